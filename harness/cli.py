@@ -1,0 +1,171 @@
+"""The ``avatarbench`` command. Exit codes: 0 success, 2 bad input, 1 internal failure."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import BadInput
+
+EPILOG = "Exit codes: 0 success, 2 bad input (the message says what and where), 1 internal failure."
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="avatarbench", epilog=EPILOG,
+                                 description="Benchmark compressed talking-face and avatar generators.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered variants, metrics, suites or devices")
+    p.add_argument("what", choices=["variants", "metrics", "suites", "devices"])
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+
+    p = sub.add_parser("run", help="run a named suite (or a suite YAML file) into a run folder")
+    p.add_argument("suite")
+    p.add_argument("--out", help="run folder (default results/SUITE_NAME); re-running resumes it")
+    p.add_argument("--variant", action="append", metavar="NAME", help="only this variant (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                   help="Python file that registers variants/metrics (repeatable)")
+    p.add_argument("--device", help="cpu or cuda[:N] (default: the suite's profiling.device)")
+    p.add_argument("--limit", type=int, help="use at most N data items (suites with data)")
+    p.add_argument("--fresh", action="store_true", help="start over; the old run folder is kept beside")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("table", help="comparison table of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"])
+    p.add_argument("--baseline", metavar="VARIANT", help="add ratio columns against this variant")
+    p.add_argument("--columns", nargs="+", metavar="METRIC")
+
+    p = sub.add_parser("plot", help="scatter two metrics of a run, Pareto front marked (PNG + SVG)")
+    p.add_argument("run_dir")
+    p.add_argument("--x", required=True)
+    p.add_argument("--y", required=True)
+    p.add_argument("--out", help="output path without suffix (default RUN_DIR/plots/pareto_Y_vs_X)")
+
+    p = sub.add_parser("profile", help="params, MACs, size and latency of one variant")
+    p.add_argument("variant", help="a variant name; NAME@bf16 for a cast")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--weights", metavar="FILE", help="load this checkpoint (never runs pickled code)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--threads", default="all", help="CPU threads for latency: a number or 'all'")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--no-latency", action="store_true")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+    return ap
+
+
+def cmd_list(args) -> int:
+    from .registry import load_builtins, load_plugin
+    load_builtins()
+    for p in args.plugin:
+        load_plugin(p)
+    if args.what == "variants":
+        from .variants import variants
+        for v in variants:
+            print(f"{v.name:20s} {v.family:8s} {v.role:9s} {v.precision:5s} "
+                  f"parent={v.parent or '-':12s} {v.description}")
+        print("\nAny variant can be cast: NAME@bf16, NAME@fp16.")
+    elif args.what == "metrics":
+        from .metrics import metrics
+        for m in metrics:
+            opts = ", ".join(f"{k}={v}" for k, v in m.options.items())
+            print(f"{m.name:14s} {m.direction:6s} {m.unit:6s} needs={m.needs:6s} {m.description}"
+                  + (f" [options: {opts}]" if opts else ""))
+    elif args.what == "suites":
+        from .suite import find_suite, load_suite, suite_names
+        for name in suite_names():
+            s = load_suite(str(find_suite(name)))
+            print(f"{name:14s} family={s.family:8s} {len(s.variants)} variants x "
+                  f"{len(s.precisions)} precisions, {len(s.metrics)} metrics  {s.description}")
+    elif args.what == "devices":
+        from .devices import devices
+        for d in devices:
+            state = "available" if d.available() else "not available here"
+            print(f"{d.name:10s} {d.kind:9s} {state:20s} {d.description}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .report.files import table_options, write_reports
+    from .report.table import make_table
+    from .results import load_run
+    from .runner import run_suite
+    summary = run_suite(args.suite, args.out, variants=args.variant, plugins=tuple(args.plugin),
+                        device=args.device, limit=args.limit, fresh=args.fresh,
+                        progress=not args.no_progress, echo=lambda s: print(s, file=sys.stderr))
+    run_dir = summary.run_dir
+    written = write_reports(run_dir)
+    df = load_run(run_dir)
+    print(make_table(df, "markdown", **table_options(run_dir, df)))
+    print(f"run folder: {run_dir}  ({summary.computed} cells computed, "
+          f"{summary.already_recorded} already recorded, {len(summary.failed)} failed)")
+    if written:
+        print("wrote: " + ", ".join(str(p) for p in written))
+    for variant, metric, error, _ in summary.failed:
+        print(f"error: {variant} / {metric}: {error.splitlines()[0]}", file=sys.stderr)
+    if any(bad for *_, bad in summary.failed):
+        return 2
+    return 1 if summary.failed else 0
+
+
+def cmd_table(args) -> int:
+    from .report.files import table_options
+    from .report.table import make_table
+    from .results import load_run
+    df = load_run(args.run_dir)
+    opts = table_options(Path(args.run_dir), df)
+    if args.baseline:
+        opts.update(baseline=args.baseline, ratios=None)
+    if args.columns:
+        opts["columns"] = args.columns
+    print(make_table(df, args.format, **opts), end="")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .report.plot import plot_pareto
+    from .results import load_run
+    out = args.out or str(Path(args.run_dir) / "plots" / f"pareto_{args.y}_vs_{args.x}")
+    for p in plot_pareto(load_run(args.run_dir), args.x, args.y, out):
+        print(p)
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from .profile import profile_variant
+    report = profile_variant(args.variant, device=args.device, weights=args.weights,
+                             batch_size=args.batch_size, threads=args.threads, rounds=args.rounds,
+                             reps=args.reps, latency=not args.no_latency, plugins=args.plugin)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for k, v in report.items():
+            print(f"{k:14s} {v}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "plot": cmd_plot,
+            "profile": cmd_profile}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; recorded cells are kept, re-run to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Metrics: a named score with a direction, a unit, what it needs, and its provenance."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ..errors import BadInput
+from ..registry import Registry, current_origin
+
+
+@dataclass
+class Result:
+    value: Optional[float]
+    n: int = 1
+    stats: dict = field(default_factory=dict)       # extra numbers (p90, cv, fps ...)
+    backend: str = ""
+    settings: dict = field(default_factory=dict)    # every setting that changes the number
+    measured_on: str = ""                           # device the number was measured on
+    estimated: bool = False
+
+
+@dataclass
+class Cell:
+    """What a metric gets to compute one (variant, metric) result."""
+    variant: Any                 # harness.variants.Variant
+    options: dict
+    device: str
+    run_dir: Optional[Any]       # pathlib.Path, for artifacts (per-layer counts ...)
+    plugins: list = field(default_factory=list)
+    weights: Optional[str] = None
+    _model: Any = None
+    weights_sha256: Optional[str] = None
+
+    def model(self):
+        """The variant's model at its precision on the cell's device, built once."""
+        if self._model is None:
+            self._model, self.weights_sha256 = self.variant.materialize(self.device, self.weights)
+        return self._model
+
+    def float_model(self):
+        return self.variant.build_float(self.weights)[0]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: str                     # "lower" or "higher" is better
+    unit: str
+    compute: Callable[[Cell], Result]
+    needs: str = "model"               # "model" | "frames" | "video"
+    options: dict = field(default_factory=dict)   # accepted options and their defaults
+    description: str = ""
+    display_scale: float = 1.0         # tables show value * display_scale ...
+    display_unit: str = ""             # ... in this unit
+    # Metrics whose cells must be computed together (latency: interleaved rounds) give
+    # compute_group(cells) -> results instead of per-cell compute.
+    compute_group: Optional[Callable[[list[Cell]], list[Result]]] = None
+
+    def __post_init__(self):
+        if self.direction not in ("lower", "higher"):
+            raise BadInput(f"metric '{self.name}': direction must be 'lower' or 'higher'")
+
+    def resolve_options(self, given: dict, where: str) -> dict:
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            raise BadInput(f"{where}: metric '{self.name}' has no option {', '.join(map(repr, unknown))}; "
+                           f"options: {', '.join(sorted(self.options)) or '(none)'}")
+        return {**self.options, **given}
+
+
+metrics: Registry[Metric] = Registry("metric")
+
+
+def register_metric(name: str, *, direction: str, unit: str, **fields):
+    """Decorator over ``compute(cell) -> Result`` that registers a metric under ``name``.
+
+    ``group=True`` registers the function as ``compute_group(cells) -> list[Result]``."""
+    group = fields.pop("group", False)
+
+    def decorate(fn):
+        kw = {"compute_group": fn, "compute": None} if group else {"compute": fn}
+        metrics.add(name, Metric(name=name, direction=direction, unit=unit, **kw, **fields),
+                    current_origin())
+        return fn
+    return decorate
+
+
+def get_metric(name: str) -> Metric:
+    return metrics.get(name)

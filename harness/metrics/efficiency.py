@@ -1,0 +1,123 @@
+"""Efficiency metrics: they need the model alone, no data and no weights."""
+from __future__ import annotations
+
+import platform
+from importlib.metadata import version
+
+import torch
+
+from ..profiling import latency as lat
+from ..profiling.macs import layers_csv, outres_layers, ptflops_macs
+from ..profiling.memory import peak_cpu_mb, peak_cuda_mb
+from ..profiling.size import count_params, serialized_bytes
+from .base import Cell, Result, register_metric
+
+
+def _write(cell: Cell, rel: str, text: str) -> None:
+    if cell.run_dir is not None:
+        path = cell.run_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@register_metric("params", direction="lower", unit="count", display_scale=1e-6, display_unit="M",
+                 description="number of parameters")
+def params(cell: Cell) -> Result:
+    return Result(count_params(cell.model()), backend="torch")
+
+
+@register_metric("size_mb", direction="lower", unit="MB", display_unit="MB",
+                 description="bytes of the serialised state dict at the variant's precision / 1e6")
+def size_mb(cell: Cell) -> Result:
+    return Result(serialized_bytes(cell.model()) / 1e6, backend="torch.save",
+                  settings={"precision": cell.variant.precision})
+
+
+@register_metric("macs", direction="lower", unit="MAC", display_scale=1e-9, display_unit="G",
+                 options={"backend": "aten", "batch_size": 1},
+                 description="multiply-accumulates per call (ptflops); transposed convolutions "
+                             "counted at input resolution (the work they do)")
+def macs(cell: Cell) -> Result:
+    backend = cell.options["backend"]
+    model = cell.float_model()  # MACs do not depend on precision; count the float graph
+    inputs = cell.variant.at_precision("fp32").inputs(int(cell.options["batch_size"]))
+    total, report = ptflops_macs(model, inputs, backend)
+    _write(cell, f"layers/{cell.variant.name}.macs-ptflops-{backend}.txt", report)
+    return Result(total, backend=f"ptflops {version('ptflops')} ({backend})",
+                  settings={"batch_size": cell.options["batch_size"], "counted_on": "fp32 graph"})
+
+
+@register_metric("macs_outres", direction="lower", unit="MAC", display_scale=1e-9, display_unit="G",
+                 options={"batch_size": 1},
+                 description="MACs with every convolution (transposed too) counted at output "
+                             "resolution, as thop does; the convention of the '28x' claim")
+def macs_outres(cell: Cell) -> Result:
+    model = cell.float_model()
+    rows = outres_layers(model, cell.variant.at_precision("fp32").inputs(int(cell.options["batch_size"])))
+    _write(cell, f"layers/{cell.variant.name}.macs-outres.csv", layers_csv(rows))
+    return Result(sum(r.macs for r in rows), n=len(rows), backend="harness hooks (output resolution)",
+                  settings={"batch_size": cell.options["batch_size"], "counted_on": "fp32 graph"})
+
+
+def host_description(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name} (host CPU)"
+
+
+LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "rounds": 5, "reps": 10}
+
+
+@register_metric("latency_ms", direction="lower", unit="ms", display_unit="ms", group=True,
+                 options=LATENCY_OPTIONS,
+                 description="measured wall time of one forward call (median over interleaved "
+                             "rounds after warm-up)")
+def latency_ms(cells: list[Cell]) -> list[Result]:
+    if not cells:
+        return []
+    o = cells[0].options
+    device = cells[0].device
+    threads = lat.resolve_threads(o["threads"])
+    batch = int(o["batch_size"])
+    calls = {}
+    for c in cells:
+        model, inputs = c.model(), c.variant.inputs(batch, device)
+        calls[c.variant.name] = (lambda m=model, x=inputs: m(*x))
+    stats = lat.measure_interleaved(calls, batch_size=batch, threads=threads,
+                                    warmup=int(o["warmup"]), rounds=int(o["rounds"]),
+                                    reps=int(o["reps"]), device=device)
+    where = host_description(device)
+    out = []
+    for c in cells:
+        s = stats[c.variant.name]
+        out.append(Result(s.median_ms, n=s.n, stats=s.as_dict(),
+                          backend=f"torch {torch.__version__} eager",
+                          settings={"threads": threads, "batch_size": batch, "warmup": int(o["warmup"]),
+                                    "rounds": int(o["rounds"]), "reps": int(o["reps"]),
+                                    "dtype": str(c.variant.dtype).replace("torch.", ""),
+                                    "device": device, "interleaved_with": len(cells)},
+                          measured_on=where))
+    return out
+
+
+@register_metric("peak_mem_mb", direction="lower", unit="MB", display_unit="MB",
+                 options={"batch_size": 1},
+                 description="peak memory of the model at its precision plus one forward call")
+def peak_mem_mb(cell: Cell) -> Result:
+    batch = int(cell.options["batch_size"])
+    if cell.device.startswith("cuda"):
+        value, how = peak_cuda_mb(cell.variant, batch, cell.device), "torch.cuda.max_memory_allocated"
+    else:
+        value, how = peak_cpu_mb(cell.variant.extras.get("registered_as", cell.variant.name),
+                                 batch, cell.plugins), "process VmHWM rise (fresh process)"
+    return Result(value, backend=how, settings={"batch_size": batch, "device": cell.device},
+                  measured_on=host_description(cell.device))

@@ -1,0 +1,1 @@
+"""Model-only measurements: parameters, serialised size, MACs, latency, peak memory."""

@@ -1,0 +1,91 @@
+"""Peak memory of building a variant and running one forward pass.
+
+CUDA: the caching allocator's peak (``max_memory_allocated``) during build + forward.
+CPU: the allocator gives no peak, so a fresh Python process builds the model at its
+precision, resets its peak resident set (/proc/self/clear_refs) and runs one forward;
+the value is that peak (VmHWM) minus the resident set before the build: the model as it
+is held plus the forward pass's activations and workspace. Weights use random
+initialisation: sizes, not values, matter here."""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+
+import torch
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_cuda_mb(variant, batch_size: int, device: str) -> float:
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    model, _ = variant.materialize(device)
+    with torch.inference_mode():
+        model(*variant.inputs(batch_size, device))
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) - before
+    del model
+    torch.cuda.empty_cache()
+    return peak / 1e6
+
+
+def peak_cpu_mb(variant_name: str, batch_size: int, plugins: list[str]) -> float:
+    cmd = [sys.executable, "-m", "harness.profiling.memory", "--variant", variant_name,
+           "--batch-size", str(batch_size)]
+    for p in plugins:
+        cmd += ["--plugin", p]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory probe for {variant_name} failed: {proc.stderr.strip()[-800:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def _child(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", required=True)
+    ap.add_argument("--batch-size", type=int, default=1)
+    ap.add_argument("--plugin", action="append", default=[])
+    args = ap.parse_args(argv)
+    from ..registry import load_plugin
+    from ..variants import get_variant
+    for p in args.plugin:
+        load_plugin(p)
+    variant = get_variant(args.variant)
+    torch.set_num_threads(torch.get_num_threads())
+    if not _reset_peak() or _status_kb("VmRSS") is None:
+        raise SystemExit("peak memory on CPU needs Linux /proc (VmHWM and clear_refs)")
+    before = _status_kb("VmRSS")
+    model, _ = variant.materialize("cpu")
+    inputs = variant.inputs(args.batch_size)
+    gc.collect()
+    _reset_peak()  # a cast builds fp32 first; count the model as it is held, not its build
+    with torch.inference_mode():
+        model(*inputs)
+    peak = _status_kb("VmHWM")
+    print(json.dumps({"peak_mb": (peak - before) * 1024 / 1e6}))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1:])

@@ -1,0 +1,138 @@
+"""Small, boring name -> object registries with three ways in.
+
+1. A decorator or a call in Python (``register_variant``, ``register_metric`` ...).
+2. Entry points of installed packages, one group per registry (``avatarbench.variants``,
+   ``avatarbench.metrics``, ``avatarbench.suites``, ``avatarbench.devices``). An entry
+   point names a module (importing it registers things) or a callable taking no
+   arguments (calling it registers things).
+3. ``--plugin FILE``: a Python file imported once by path.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable, Generic, Iterator, TypeVar
+
+from .errors import BadInput, unknown_name
+
+T = TypeVar("T")
+
+ENTRY_POINT_GROUPS = ("avatarbench.variants", "avatarbench.metrics",
+                      "avatarbench.suites", "avatarbench.devices")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._origin: dict[str, str] = {}
+
+    def add(self, name: str, item: T, origin: str = "") -> T:
+        if name in self._items:
+            raise BadInput(
+                f"duplicate {self.kind} name '{name}': already registered by "
+                f"{self._origin[name] or 'an earlier registration'}"
+                f"{', now again by ' + origin if origin else ''}")
+        self._items[name] = item
+        self._origin[name] = origin
+        return item
+
+    def get(self, name: str) -> T:
+        load_builtins()
+        if name not in self._items:
+            raise unknown_name(self.kind, name, self._items,
+                               "Plugins register more with --plugin FILE or entry points.")
+        return self._items[name]
+
+    def origin(self, name: str) -> str:
+        return self._origin.get(name, "")
+
+    def names(self) -> list[str]:
+        load_builtins()
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        load_builtins()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[T]:
+        load_builtins()
+        return iter([self._items[n] for n in sorted(self._items)])
+
+    def remove(self, name: str) -> None:
+        self._items.pop(name, None)
+        self._origin.pop(name, None)
+
+
+_builtins_loaded = False
+_loaded_plugins: dict[str, str] = {}
+
+
+def current_origin() -> str:
+    """Who is registering right now (for duplicate-name messages)."""
+    return _origin_stack[-1] if _origin_stack else "python code"
+
+
+_origin_stack: list[str] = []
+
+
+def _with_origin(origin: str, fn: Callable[[], object]) -> object:
+    _origin_stack.append(origin)
+    try:
+        return fn()
+    finally:
+        _origin_stack.pop()
+
+
+def load_builtins() -> None:
+    """Import the shipped baselines, then every installed entry point, once."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    _with_origin("baselines", lambda: importlib.import_module("baselines"))
+    for group in ENTRY_POINT_GROUPS:
+        for ep in entry_points(group=group):
+            origin = f"entry point '{ep.name}' ({ep.value}) in group {group}"
+            try:
+                obj = _with_origin(origin, ep.load)
+                if callable(obj) and not isinstance(obj, type):
+                    _with_origin(origin, obj)
+            except BadInput:
+                raise
+            except Exception as exc:  # a broken plugin must not look like our bug
+                raise BadInput(f"{origin} failed to load: {type(exc).__name__}: {exc}") from exc
+
+
+def load_plugin(path: str | Path) -> str:
+    """Import a plugin file by path; return its sha256. Loading the same file twice is a no-op."""
+    load_builtins()
+    p = Path(path).expanduser().resolve()
+    if not p.is_file():
+        raise BadInput(f"plugin file not found: {path}")
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    if str(p) in _loaded_plugins:
+        return _loaded_plugins[str(p)]
+    mod_name = f"avatarbench_plugin_{digest[:12]}"
+    spec = importlib.util.spec_from_file_location(mod_name, p)
+    if spec is None or spec.loader is None:
+        raise BadInput(f"plugin file {path} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        _with_origin(f"plugin {p}", lambda: spec.loader.exec_module(module))
+    except BadInput:
+        raise
+    except SyntaxError as exc:
+        raise BadInput(f"plugin file {p}, line {exc.lineno}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        raise BadInput(f"plugin file {p} failed to import: {type(exc).__name__}: {exc}") from exc
+    _loaded_plugins[str(p)] = digest
+    return digest
+
+
+def loaded_plugins() -> dict[str, str]:
+    return dict(_loaded_plugins)

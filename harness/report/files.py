@@ -1,0 +1,42 @@
+"""Write a run's tables and plots into its folder, as its suite's report section asks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BadInput
+from ..results import load_run, read_run_json
+from .plot import plot_pareto
+from .table import make_table
+
+
+def table_options(run_dir: Path, df) -> dict:
+    """Baseline, columns and ratios as the run's suite asks (columns in suite order)."""
+    suite = read_run_json(run_dir).get("suite", {}) or {}
+    report = suite.get("report", {}) or {}
+    recorded = set(df["metric"])
+    columns = report.get("columns") or [m.get("id") or m["name"] if isinstance(m, dict) else m
+                                        for m in suite.get("metrics", [])]
+    columns = [c for c in columns if c in recorded]
+    columns += [m for m in dict.fromkeys(df["metric"]) if m not in columns]
+    baseline = report.get("baseline")
+    return {"baseline": baseline if baseline in set(df["variant"]) else None,
+            "columns": columns or None, "ratios": report.get("ratios") or None}
+
+
+def write_reports(run_dir: Path) -> list[Path]:
+    df = load_run(run_dir)
+    if df.empty:
+        return []
+    report = read_run_json(run_dir).get("suite", {}).get("report", {}) or {}
+    opts = table_options(run_dir, df)
+    written = []
+    for fmt, name in (("markdown", "table.md"), ("latex", "table.tex"), ("csv", "table.csv")):
+        (run_dir / name).write_text(make_table(df, fmt, **opts))
+        written.append(run_dir / name)
+    for spec in report.get("plots", []) or []:
+        stem = spec.get("name") or f"pareto_{spec['y']}_vs_{spec['x']}"
+        try:
+            written += plot_pareto(df, spec["x"], spec["y"], run_dir / "plots" / stem)
+        except BadInput as exc:  # a plot whose metrics were all skipped is no reason to fail
+            print(f"warning: plot {stem} not drawn: {exc}")
+    return written

@@ -1,0 +1,74 @@
+"""Loading checkpoints without executing pickled code, and clear key-mismatch errors."""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import BadInput
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint as a plain state dict.
+
+    ``torch.load(weights_only=True)`` only rebuilds tensors and plain containers, so a
+    pickle that would run code is refused. Official Wav2Lip checkpoints wrap the weights
+    as ``{"state_dict": ...}`` and prefix names with ``module.`` (DataParallel)."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"checkpoint not found: {p}")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(
+            f"checkpoint {p} holds pickled objects other than tensors and plain containers; "
+            f"refusing to load it because unpickling could execute code ({first})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise BadInput(f"checkpoint {p} is corrupt or not a PyTorch checkpoint: "
+                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise BadInput(f"checkpoint {p} is not a state dict (a mapping of names to tensors)")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def load_into(model: nn.Module, path: str | Path, what: str = "model") -> str:
+    """Load a checkpoint into ``model`` strictly; return the file's sha256."""
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = [f"checkpoint {path} does not fit {what}:"]
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {_listing(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
+        if wrong:
+            parts.append(f"shape mismatches, checkpoint vs model ({len(wrong)}): {_listing(wrong)}")
+        raise BadInput("\n  ".join(parts))
+    model.load_state_dict(state, strict=True)
+    return sha256_of(path)
