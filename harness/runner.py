@@ -26,6 +26,7 @@ from .results import (RUN_JSON, append_record, iter_completed, read_records, rea
                       repair_records, write_json_atomic)
 from .suite import Suite, load_suite
 from .variants import Variant, get_variant
+from .variants import variants as variants_registry
 
 
 @dataclass
@@ -78,6 +79,30 @@ def resolve_variants(suite: Suite) -> list[Variant]:
             raise BadInput(f"suite {suite.path}: variant '{v.name}' is of family '{v.family}', "
                            f"the suite of family '{suite.family}'")
     return out
+
+
+def select_variants(suite: Suite, planned: list[Variant], names: Optional[list[str]]) -> list[Variant]:
+    """``--variant NAME``: one of the suite's variants, or any registered variant (a
+    plugin's, say), which then runs at the suite's precisions unless NAME has ``@P``."""
+    if not names:
+        return planned
+    known = {v.name: v for v in planned}
+    out: list[Variant] = []
+    for name in names:
+        if name in known:
+            out.append(known[name])
+            continue
+        try:
+            base = get_variant(name)
+        except BadInput:
+            raise unknown_name("variant", name, set(known) | set(variants_registry.names()),
+                               "Plugins register variants with --plugin FILE.") from None
+        if base.family != suite.family:
+            raise BadInput(f"--variant {name}: family '{base.family}' does not fit suite "
+                           f"'{suite.name}' (family '{suite.family}')")
+        precisions = [base.precision] if "@" in name else suite.precisions
+        out += [base.at_precision(p) for p in precisions]
+    return list({v.name: v for v in out}.values())
 
 
 def resolve_metrics(suite: Suite) -> list[PlannedMetric]:
@@ -188,13 +213,7 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     device = device or suite.profiling.device
     check_device(device)
-    planned_variants = resolve_variants(suite)
-    if variants:
-        known = {v.name: v for v in planned_variants}
-        for name in variants:
-            if name not in known:
-                raise unknown_name("variant in this suite", name, known)
-        planned_variants = [known[n] for n in variants]
+    planned_variants = select_variants(suite, resolve_variants(suite), variants)
     planned_metrics = resolve_metrics(suite)
     digest = suite.digest()
     run_dir = Path(out) if out else Path("results") / suite.name
