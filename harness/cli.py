@@ -105,8 +105,12 @@ def cmd_run(args) -> int:
           f"{summary.already_recorded} already recorded, {len(summary.failed)} failed)")
     if written:
         print("wrote: " + ", ".join(str(p) for p in written))
-    for variant, metric, error, _ in summary.failed:
-        print(f"error: {variant} / {metric}: {error.splitlines()[0]}", file=sys.stderr)
+    shown = set()
+    for variant, metric, error, bad in summary.failed:
+        text = error if bad else error.splitlines()[0] + " (traceback in records.jsonl)"
+        if (variant, text) not in shown:
+            shown.add((variant, text))
+            print(f"error: {variant} / {metric}: {text}", file=sys.stderr)
     if any(bad for *_, bad in summary.failed):
         return 2
     return 1 if summary.failed else 0

@@ -31,6 +31,7 @@ class Registry(Generic[T]):
         self._origin: dict[str, str] = {}
 
     def add(self, name: str, item: T, origin: str = "") -> T:
+        load_builtins()  # so a clash with a shipped name is reported here, not later
         if name in self._items:
             raise BadInput(
                 f"duplicate {self.kind} name '{name}': already registered by "

@@ -1,0 +1,65 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY_PLUGIN = '''
+import time
+from torch import nn
+from harness import Result, register_metric, register_variant
+
+class TinyGenerator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.face = nn.Conv2d(6, 8, 3, padding=1)
+        self.out = nn.Conv2d(8, 3, 1)
+
+    def forward(self, audio_sequences, face_sequences):
+        return self.out(self.face(face_sequences).relu()).sigmoid()
+
+@register_variant("tiny-generator", family="lipsync", role="student", parent="wav2lip")
+def tiny_generator():
+    return TinyGenerator()
+
+@register_variant("tiny-generator-2", family="lipsync", role="student", parent="wav2lip")
+def tiny_generator_2():
+    return TinyGenerator()
+
+@register_metric("slow_params", direction="lower", unit="count", options={"sleep": 0.4})
+def slow_params(cell):
+    time.sleep(cell.options["sleep"])
+    return Result(sum(p.numel() for p in cell.model().parameters()), backend="test")
+'''
+
+
+def cli(*args, cwd=None, env=None, timeout=600):
+    """Run the avatarbench CLI in a fresh process; returns CompletedProcess."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd or ROOT,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def tiny_plugin(tmp_path):
+    p = tmp_path / "tiny_plugin.py"
+    p.write_text(TINY_PLUGIN)
+    return p
+
+
+def write_suite(path, **overrides):
+    import yaml
+    suite = {"name": "tiny", "family": "lipsync", "variants": ["nota-wav2lip"],
+             "metrics": ["params", "size_mb"]}
+    suite.update(overrides)
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def records(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "records.jsonl").read_text().splitlines()]
