@@ -37,7 +37,7 @@ def _host_cpu() -> DeviceProfile:
                          {"threads": all_threads()}, "detected")
 
 
-register_device(_host_cpu())
-register_device(DeviceProfile("cuda", "measured", "cuda",
-                              "the first CUDA GPU of this host, when present",
-                              source="detected at run time"))
+devices.add("host-cpu", _host_cpu(), "harness", builtin=True)
+devices.add("cuda", DeviceProfile("cuda", "measured", "cuda",
+                                  "the first CUDA GPU of this host, when present",
+                                  source="detected at run time"), "harness", builtin=True)

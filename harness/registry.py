@@ -30,8 +30,9 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._origin: dict[str, str] = {}
 
-    def add(self, name: str, item: T, origin: str = "") -> T:
-        load_builtins()  # so a clash with a shipped name is reported here, not later
+    def add(self, name: str, item: T, origin: str = "", builtin: bool = False) -> T:
+        if not builtin:
+            load_builtins()  # so a clash with a shipped name is reported here, not later
         if name in self._items:
             raise BadInput(
                 f"duplicate {self.kind} name '{name}': already registered by "

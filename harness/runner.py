@@ -82,15 +82,16 @@ def resolve_variants(suite: Suite) -> list[Variant]:
 
 
 def select_variants(suite: Suite, planned: list[Variant], names: Optional[list[str]]) -> list[Variant]:
-    """``--variant NAME``: one of the suite's variants, or any registered variant (a
-    plugin's, say), which then runs at the suite's precisions unless NAME has ``@P``."""
+    """``--variant NAME``: the suite's variant NAME at each of its precisions (``NAME@P`` for
+    one), or any registered variant (a plugin's, say), likewise at the suite's precisions."""
     if not names:
         return planned
     known = {v.name: v for v in planned}
     out: list[Variant] = []
     for name in names:
-        if name in known:
-            out.append(known[name])
+        matches = [v for n, v in known.items() if n == name or ("@" not in name and n.startswith(name + "@"))]
+        if matches:
+            out += matches
             continue
         try:
             base = get_variant(name)

@@ -80,7 +80,7 @@ def register_metric(name: str, *, direction: str, unit: str, **fields):
     def decorate(fn):
         kw = {"compute_group": fn, "compute": None} if group else {"compute": fn}
         metrics.add(name, Metric(name=name, direction=direction, unit=unit, **kw, **fields),
-                    current_origin())
+                    current_origin(), builtin=fn.__module__.startswith("harness."))
         return fn
     return decorate
 
