@@ -18,7 +18,7 @@ def test_summary_statistics():
 def test_interleaved_rounds_rotate_and_count():
     order = []
     calls = {n: (lambda n=n: order.append(n)) for n in "abc"}
-    stats = measure_interleaved(calls, batch_size=1, threads=1, warmup=1, rounds=3, reps=2)
+    stats = measure_interleaved(calls, batch_size=1, threads=1, warmup=1, warmup_s=0, rounds=3, reps=2)
     assert all(s.n == 6 for s in stats.values())
     timed = order[3:]  # after one warm-up call each
     rounds = [timed[i:i + 6] for i in range(0, 18, 6)]
@@ -28,5 +28,5 @@ def test_interleaved_rounds_rotate_and_count():
 
 def test_threads_are_restored():
     before = torch.get_num_threads()
-    measure_interleaved({"x": lambda: None}, batch_size=1, threads=1, warmup=0, rounds=1, reps=1)
+    measure_interleaved({"x": lambda: None}, batch_size=1, threads=1, warmup=0, warmup_s=0, rounds=1, reps=1)
     assert torch.get_num_threads() == before

@@ -74,7 +74,8 @@ def host_description(device: str) -> str:
     return f"{name} (host CPU)"
 
 
-LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "rounds": 5, "reps": 10}
+LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "warmup_s": 0.5, "rounds": 5,
+                   "reps": 10}
 
 
 @register_metric("latency_ms", direction="lower", unit="ms", display_unit="ms", group=True,
@@ -93,8 +94,8 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
         model, inputs = c.model(), c.variant.inputs(batch, device)
         calls[c.variant.name] = (lambda m=model, x=inputs: m(*x))
     stats = lat.measure_interleaved(calls, batch_size=batch, threads=threads,
-                                    warmup=int(o["warmup"]), rounds=int(o["rounds"]),
-                                    reps=int(o["reps"]), device=device)
+                                    warmup=int(o["warmup"]), warmup_s=float(o["warmup_s"]),
+                                    rounds=int(o["rounds"]), reps=int(o["reps"]), device=device)
     where = host_description(device)
     out = []
     for c in cells:
@@ -102,6 +103,7 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
         out.append(Result(s.median_ms, n=s.n, stats=s.as_dict(),
                           backend=f"torch {torch.__version__} eager",
                           settings={"threads": threads, "batch_size": batch, "warmup": int(o["warmup"]),
+                                    "warmup_s": float(o["warmup_s"]),
                                     "rounds": int(o["rounds"]), "reps": int(o["reps"]),
                                     "dtype": str(c.variant.dtype).replace("torch.", ""),
                                     "device": device, "interleaved_with": len(cells)},

@@ -85,18 +85,25 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
 
 def measure_interleaved(calls: dict[str, Callable[[], object]], *, batch_size: int, threads: int,
                         warmup: int, rounds: int, reps: int, device: str | torch.device = "cpu",
+                        warmup_s: float = 0.5,
                         progress: Optional[Callable[[int], None]] = None) -> dict[str, LatencyStats]:
-    """Time each zero-argument callable ``rounds * reps`` times, interleaved by round."""
+    """Time each zero-argument callable ``rounds * reps`` times, interleaved by round.
+
+    Warm-up runs each callable at least ``warmup`` times and for at least ``warmup_s``
+    seconds: allocator pools, oneDNN kernel caches and CPU clocks take longer than a
+    few calls of a small model to settle."""
     device = torch.device(device)
     timer = _timer(device)
     times: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
     with num_threads(threads), torch.inference_mode():
         for name in names:
-            for _ in range(warmup):
+            t0, n = time.perf_counter(), 0
+            while n < warmup or time.perf_counter() - t0 < warmup_s:
                 calls[name]()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+                n += 1
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
         for r in range(rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
