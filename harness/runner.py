@@ -195,7 +195,7 @@ def _record(suite: Suite, digest: str, v: Variant, pm: PlannedMetric, device: st
         rec.update(status="failed", value=None, n=0, error=error, bad_input=bad_input,
                    provenance=weights)
     elif res.value is None:
-        rec.update(status="skipped", value=None, n=0, reason=res.settings.get("reason", ""),
+        rec.update(status="skipped", value=None, n=0, reason=res.reason,
                    provenance=weights)
     else:
         rec.update(status="ok", value=res.value, n=res.n, stats=res.stats,
@@ -243,29 +243,27 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
             return str(exc), True
         return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}", False
 
-    def new_cell(v, pm):
-        return Cell(v, pm.options, device, run_dir, list(loaded_plugins()), v.weights)
+    def new_cell(v, pm, cache=None):
+        return Cell(v, pm.options, device, run_dir, list(loaded_plugins()), v.weights,
+                    cache if cache is not None else {})
 
     # per-cell metrics, one variant's model in memory at a time
     todo_keys = {(v.name, pm.key) for v, pm in todo}
     for v in planned_variants:
-        cells = [(pm, new_cell(v, pm)) for pm in planned_metrics
-                 if pm.metric.compute_group is None and (v.name, pm.key) in todo_keys]
-        shared = None
-        for pm, cell in cells:
+        cache: dict = {}
+        for pm in planned_metrics:
+            if pm.metric.compute_group is not None or (v.name, pm.key) not in todo_keys:
+                continue
+            cell = new_cell(v, pm, cache)
             bar.set_postfix_str(f"{v.name} {pm.key}")
             torch.manual_seed(suite.seed)
-            if shared is not None:
-                cell._model, cell.weights_sha256 = shared
             t0 = time.perf_counter()
             try:
                 res = pm.metric.compute(cell)
-                if cell._model is not None:
-                    shared = (cell._model, cell.weights_sha256)
                 finish(v, pm, res, time.perf_counter() - t0, cell.weights_sha256)
             except Exception as exc:  # recorded, the run goes on
                 finish(v, pm, None, time.perf_counter() - t0, cell.weights_sha256, *failure(exc))
-        del cells, shared
+        del cache
         gc.collect()
 
     # metrics computed across variants together (latency in interleaved rounds)

@@ -86,3 +86,18 @@ def test_bad_weights_in_suite_records_failure_and_keeps_the_rest(tmp_path):
     failed = [x for x in recs if x["status"] == "failed"]
     assert {x["variant"] for x in failed} == {"nota-wav2lip"} and all(x["bad_input"] for x in failed)
     assert (tmp_path / "run" / "table.md").exists()
+
+
+def test_skipped_metric_is_recorded_with_reason_not_a_number(tmp_path):
+    plugin = tmp_path / "skip.py"
+    plugin.write_text("from harness import Result, register_metric\n"
+                      "@register_metric('needs_weights', direction='lower', unit='')\n"
+                      "def needs_weights(cell):\n"
+                      "    return Result(None, reason='foo.pth not found in $AVATARBENCH_WEIGHTS')\n")
+    s = write_suite(tmp_path / "s.yaml", metrics=["params", "needs_weights"])
+    r = cli("run", s, "--out", tmp_path / "run", "--plugin", plugin, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rec = {x["metric"]: x for x in records(tmp_path / "run")}["needs_weights"]
+    assert rec["status"] == "skipped" and rec["value"] is None
+    assert rec["reason"] == "foo.pth not found in $AVATARBENCH_WEIGHTS"
+    assert "skipped [1]" in r.stdout and "[1] foo.pth not found" in r.stdout

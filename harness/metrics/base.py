@@ -10,6 +10,7 @@ from ..registry import Registry, current_origin
 
 @dataclass
 class Result:
+    """One metric value, or ``value=None`` with a ``reason`` for a skipped cell."""
     value: Optional[float]
     n: int = 1
     stats: dict = field(default_factory=dict)       # extra numbers (p90, cv, fps ...)
@@ -17,28 +18,38 @@ class Result:
     settings: dict = field(default_factory=dict)    # every setting that changes the number
     measured_on: str = ""                           # device the number was measured on
     estimated: bool = False
+    reason: str = ""                                # why a cell was skipped
 
 
 @dataclass
 class Cell:
-    """What a metric gets to compute one (variant, metric) result."""
+    """What a metric gets to compute one (variant, metric) result. Cells of one variant
+    share ``cache``, so its model is built once for all of them."""
     variant: Any                 # harness.variants.Variant
     options: dict
     device: str
     run_dir: Optional[Any]       # pathlib.Path, for artifacts (per-layer counts ...)
     plugins: list = field(default_factory=list)
     weights: Optional[str] = None
-    _model: Any = None
-    weights_sha256: Optional[str] = None
+    cache: dict = field(default_factory=dict)
 
     def model(self):
-        """The variant's model at its precision on the cell's device, built once."""
-        if self._model is None:
-            self._model, self.weights_sha256 = self.variant.materialize(self.device, self.weights)
-        return self._model
+        """The variant's model at its precision on the cell's device."""
+        if "model" not in self.cache:
+            self.cache["model"], self.cache["sha256"] = self.variant.materialize(self.device, self.weights)
+        return self.cache["model"]
 
     def float_model(self):
-        return self.variant.build_float(self.weights)[0]
+        """The fp32 model on the CPU (for counting, which does not depend on precision)."""
+        if self.variant.precision == "fp32" and self.device == "cpu":
+            return self.model()
+        if "float" not in self.cache:
+            self.cache["float"] = self.variant.build_float(self.weights)[0]
+        return self.cache["float"]
+
+    @property
+    def weights_sha256(self) -> Optional[str]:
+        return self.cache.get("sha256")
 
 
 @dataclass(frozen=True)
