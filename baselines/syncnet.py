@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from harness import register_variant
 
-from .blocks import Conv2d, stage
+from .blocks import stage
 
 # (cout, kernel, stride, padding, residual blocks)
 FACE = [(32, 7, 1, 3, 0), (64, 5, (1, 2), 1, 2), (128, 3, 2, 1, 3), (256, 3, 2, 1, 2),

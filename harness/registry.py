@@ -49,9 +49,6 @@ class Registry(Generic[T]):
                                "Plugins register more with --plugin FILE or entry points.")
         return self._items[name]
 
-    def origin(self, name: str) -> str:
-        return self._origin.get(name, "")
-
     def names(self) -> list[str]:
         load_builtins()
         return sorted(self._items)
@@ -63,10 +60,6 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         load_builtins()
         return iter([self._items[n] for n in sorted(self._items)])
-
-    def remove(self, name: str) -> None:
-        self._items.pop(name, None)
-        self._origin.pop(name, None)
 
 
 _builtins_loaded = False

@@ -1,7 +1,6 @@
 """Tables and plots are derived from records alone."""
 import csv
 import io
-import json
 
 import pandas as pd
 import pytest
