@@ -34,3 +34,15 @@ def test_profile_unknown_variant_suggests():
     r = cli("profile", "nota-wav2lp", "--no-latency")
     assert r.returncode == 2
     assert "unknown variant 'nota-wav2lp'" in r.stderr and "did you mean 'nota-wav2lip'" in r.stderr
+
+
+def test_cuda_request_without_a_gpu_is_bad_input(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this host has CUDA")
+    r = cli("profile", "nota-wav2lip", "--device", "cuda", "--no-latency")
+    assert r.returncode == 2 and "no CUDA device" in r.stderr
+    r = cli("run", "efficiency", "--device", "cuda", "--out", tmp_path / "run")
+    assert r.returncode == 2 and "no CUDA device" in r.stderr
+    r = cli("profile", "nota-wav2lip", "--device", "tpu", "--no-latency")
+    assert r.returncode == 2 and "expected cpu or cuda" in r.stderr
