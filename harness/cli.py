@@ -90,17 +90,15 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .report.files import table_options, write_reports
-    from .report.table import make_table
-    from .results import load_run
+    from .report.files import write_reports
     from .runner import run_suite
     summary = run_suite(args.suite, args.out, variants=args.variant, plugins=tuple(args.plugin),
                         device=args.device, limit=args.limit, fresh=args.fresh,
                         progress=not args.no_progress, echo=lambda s: print(s, file=sys.stderr))
     run_dir = summary.run_dir
     written = write_reports(run_dir)
-    df = load_run(run_dir)
-    print(make_table(df, "markdown", **table_options(run_dir, df)))
+    if written:
+        print(written[0].read_text())  # table.md, as just written
     print(f"run folder: {run_dir}  ({summary.computed} cells computed, "
           f"{summary.already_recorded} already recorded, {len(summary.failed)} failed)")
     if written:
@@ -119,9 +117,9 @@ def cmd_run(args) -> int:
 def cmd_table(args) -> int:
     from .report.files import table_options
     from .report.table import make_table
-    from .results import load_run
+    from .results import load_run, read_run_json
     df = load_run(args.run_dir)
-    opts = table_options(Path(args.run_dir), df)
+    opts = table_options(read_run_json(args.run_dir).get("suite") or {}, df)
     if args.baseline:
         opts.update(baseline=args.baseline, ratios=None)
     if args.columns:

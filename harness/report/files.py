@@ -9,9 +9,9 @@ from .plot import plot_pareto
 from .table import make_table
 
 
-def table_options(run_dir: Path, df) -> dict:
-    """Baseline, columns and ratios as the run's suite asks (columns in suite order)."""
-    suite = read_run_json(run_dir).get("suite", {}) or {}
+def table_options(suite: dict, df) -> dict:
+    """Baseline, columns and ratios as the run's suite (run.json's ``suite``) asks;
+    columns in suite order."""
     report = suite.get("report", {}) or {}
     recorded = set(df["metric"])
     columns = report.get("columns") or [m.get("id") or m["name"] if isinstance(m, dict) else m
@@ -24,16 +24,17 @@ def table_options(run_dir: Path, df) -> dict:
 
 
 def write_reports(run_dir: Path) -> list[Path]:
+    """Write table.md/.tex/.csv and the suite's plots; table.md comes first in the list."""
     df = load_run(run_dir)
     if df.empty:
         return []
-    report = read_run_json(run_dir).get("suite", {}).get("report", {}) or {}
-    opts = table_options(run_dir, df)
+    suite = read_run_json(run_dir).get("suite", {}) or {}
+    opts = table_options(suite, df)
     written = []
     for fmt, name in (("markdown", "table.md"), ("latex", "table.tex"), ("csv", "table.csv")):
         (run_dir / name).write_text(make_table(df, fmt, **opts))
         written.append(run_dir / name)
-    for spec in report.get("plots", []) or []:
+    for spec in (suite.get("report") or {}).get("plots") or []:
         stem = spec.get("name") or f"pareto_{spec['y']}_vs_{spec['x']}"
         try:
             written += plot_pareto(df, spec["x"], spec["y"], run_dir / "plots" / stem)
