@@ -67,25 +67,38 @@ class Wav2LipGenerator(nn.Module):
                                           nn.Conv2d(hidden, 3, 1, 1, 0), nn.Sigmoid())
 
     def forward(self, audio_sequences: torch.Tensor, face_sequences: torch.Tensor) -> torch.Tensor:
-        windowed = face_sequences.dim() > 4
-        if windowed:
-            b, t = face_sequences.shape[0], face_sequences.shape[2]
-            # time-major flattening (frame t of every clip, then t+1), as the official code
-            audio_sequences = audio_sequences.transpose(0, 1).reshape(b * t, *audio_sequences.shape[2:])
-            c, h, wd = face_sequences.shape[1], face_sequences.shape[3], face_sequences.shape[4]
-            face_sequences = face_sequences.permute(2, 0, 1, 3, 4).reshape(b * t, c, h, wd)
-        x = self.audio_encoder(audio_sequences)
+        x, f = to_frames(audio_sequences, face_sequences)
+        x = self.audio_encoder(x)
         feats = []
-        f = face_sequences
         for block in self.face_encoder_blocks:
             f = block(f)
             feats.append(f)
         for block in self.face_decoder_blocks:
             x = torch.cat((block(x), feats.pop()), dim=1)
         x = self.output_block(x)
-        if windowed:
-            x = x.reshape(t, b, *x.shape[1:]).permute(1, 2, 0, 3, 4)
+        return to_windows(x, face_sequences)
+
+
+# Windowing branches on input shapes, which graph capture (torch.fx, for quantization)
+# cannot trace; as wrapped functions they stay opaque calls in a traced graph.
+@torch.fx.wrap
+def to_frames(audio_sequences: torch.Tensor, face_sequences: torch.Tensor):
+    """(B, T, 1, 80, 16) + (B, 6, T, 96, 96) windows -> B*T frames; frames pass through."""
+    if face_sequences.dim() <= 4:
+        return audio_sequences, face_sequences
+    b, t = face_sequences.shape[0], face_sequences.shape[2]
+    # time-major flattening (frame t of every clip, then t+1), as the official code
+    audio = audio_sequences.transpose(0, 1).reshape(b * t, *audio_sequences.shape[2:])
+    c, h, wd = face_sequences.shape[1], face_sequences.shape[3], face_sequences.shape[4]
+    return audio, face_sequences.permute(2, 0, 1, 3, 4).reshape(b * t, c, h, wd)
+
+
+@torch.fx.wrap
+def to_windows(x: torch.Tensor, face_sequences: torch.Tensor) -> torch.Tensor:
+    if face_sequences.dim() <= 4:
         return x
+    b, t = face_sequences.shape[0], face_sequences.shape[2]
+    return x.reshape(t, b, *x.shape[1:]).permute(1, 2, 0, 3, 4)
 
 
 def lipsync_frame_inputs(batch_size: int = 1) -> tuple:

@@ -57,6 +57,13 @@ def resolve_variants(suite: Suite) -> list[Variant]:
         where = f"suite {suite.path}: variants[{i}] ({entry.name})"
         try:
             base = get_variant(entry.from_ or entry.name)
+            if entry.quantize is not None:
+                from .quantize import quantized_variant
+                v = quantized_variant(base, entry.quantize, name=entry.name, where=where)
+                v = dataclasses.replace(v, weights=entry.weights or v.weights,
+                                        extras={**v.extras, "registered_as": entry.from_})
+                out.append(v)
+                continue
             for p in ([entry.precision] if entry.precision else suite.precisions):
                 v = base.at_precision(p)
                 registered_as = v.name
@@ -182,7 +189,7 @@ def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo) ->
 
 def _record(suite: Suite, digest: str, v: Variant, pm: PlannedMetric, device: str,
             res: Optional[Result], wall: float, weights_sha: Optional[str], error: str = "",
-            bad_input: bool = False) -> dict:
+            bad_input: bool = False, made: Optional[dict] = None) -> dict:
     rec = {"variant": v.name, "lineage": v.lineage(), "role": v.role, "family": v.family,
            "precision": v.precision, "metric": pm.key, "metric_name": pm.metric.name,
            "options": pm.options, "unit": pm.metric.unit, "direction": pm.metric.direction,
@@ -190,7 +197,7 @@ def _record(suite: Suite, digest: str, v: Variant, pm: PlannedMetric, device: st
            "suite": suite.name, "suite_hash": digest, "device": device, "time": _now(),
            "wall_s": round(wall, 4)}
     weights = {"weights": v.weights or "random init (seed %d)" % suite.seed,
-               "weights_sha256": weights_sha}
+               "weights_sha256": weights_sha, **(made or {})}
     if res is None:
         rec.update(status="failed", value=None, n=0, error=error, bad_input=bad_input,
                    provenance=weights)
@@ -202,6 +209,16 @@ def _record(suite: Suite, digest: str, v: Variant, pm: PlannedMetric, device: st
                    provenance={**weights, "backend": res.backend, "settings": res.settings,
                                "measured_on": res.measured_on, "estimated": res.estimated})
     return rec
+
+
+def write_plan(run_dir: Path, name: str, model) -> None:
+    """``plans/VARIANT.json``: a quantized variant's per-layer precision plan."""
+    plan = getattr(model, "avatarbench_plan", None)
+    path = run_dir / "plans" / f"{name}.json"
+    if plan and not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        write_json_atomic(path, {"variant": name, **model.avatarbench_provenance.get("quantize", {}),
+                                 "plan": plan})
 
 
 def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants: Optional[list[str]] = None,
@@ -230,8 +247,12 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     bar = tqdm(total=len(todo), desc=suite.name, unit="cell", disable=not progress or None,
                file=sys.stderr)
 
-    def finish(v, pm, res, wall, sha, error="", bad=False):
-        append_record(run_dir, _record(suite, digest, v, pm, device, res, wall, sha, error, bad))
+    def finish(v, pm, res, wall, cell, error="", bad=False):
+        sha = cell.weights_sha256 if cell is not None else None
+        made = cell.provenance if cell is not None else None
+        if made and cell.cache.get("model") is not None:
+            write_plan(run_dir, v.name, cell.cache["model"])
+        append_record(run_dir, _record(suite, digest, v, pm, device, res, wall, sha, error, bad, made))
         if res is None:
             summary.failed.append((v.name, pm.key, error, bad))
         else:
@@ -245,7 +266,7 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
 
     def new_cell(v, pm, cache=None):
         return Cell(v, pm.options, device, run_dir, list(loaded_plugins()), v.weights,
-                    cache if cache is not None else {})
+                    cache if cache is not None else {}, seed=suite.seed)
 
     # per-cell metrics, one variant's model in memory at a time
     todo_keys = {(v.name, pm.key) for v, pm in todo}
@@ -260,9 +281,9 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
             t0 = time.perf_counter()
             try:
                 res = pm.metric.compute(cell)
-                finish(v, pm, res, time.perf_counter() - t0, cell.weights_sha256)
+                finish(v, pm, res, time.perf_counter() - t0, cell)
             except Exception as exc:  # recorded, the run goes on
-                finish(v, pm, None, time.perf_counter() - t0, cell.weights_sha256, *failure(exc))
+                finish(v, pm, None, time.perf_counter() - t0, cell, *failure(exc))
         del cache
         gc.collect()
 
@@ -281,16 +302,16 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
                 cell.model()
                 ready.append((v, cell))
             except Exception as exc:
-                finish(v, pm, None, 0.0, None, *failure(exc))
+                finish(v, pm, None, 0.0, cell, *failure(exc))
         t0 = time.perf_counter()
         try:
             results = pm.metric.compute_group([c for _, c in ready])
             wall = (time.perf_counter() - t0) / max(1, len(ready))
             for (v, cell), res in zip(ready, results):
-                finish(v, pm, res, wall, cell.weights_sha256)
+                finish(v, pm, res, wall, cell)
         except Exception as exc:
             for v, cell in ready:
-                finish(v, pm, None, 0.0, cell.weights_sha256, *failure(exc))
+                finish(v, pm, None, 0.0, cell, *failure(exc))
         del group, ready
         gc.collect()
     bar.close()

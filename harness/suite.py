@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BadInput
 from .registry import Registry, current_origin
@@ -24,6 +24,15 @@ class VariantEntry(_Strict):
     from_: Optional[str] = Field(None, alias="from")
     precision: Optional[str] = None
     weights: Optional[str] = None
+    quantize: Optional[dict[str, Any]] = None   # a recipe (harness.quantize.Recipe)
+
+    @model_validator(mode="after")
+    def _quantize_needs_from(self):
+        if self.quantize is not None and not self.from_:
+            raise ValueError(f"variant '{self.name}' has a quantize recipe but no 'from' (its parent)")
+        if self.quantize is not None and self.precision:
+            raise ValueError(f"variant '{self.name}': give the precision inside quantize, not beside it")
+        return self
 
 
 class MetricEntry(_Strict):

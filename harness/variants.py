@@ -48,9 +48,12 @@ class Variant:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the model's floating inputs (quantized models take fp32)."""
         if self.precision not in CAST_PRECISIONS:
-            raise BadInput(f"variant '{self.name}': precision {self.precision} needs a quantize "
-                           "recipe; only fp32, bf16 and fp16 casts are available")
+            if "recipe" not in self.extras:
+                raise BadInput(f"variant '{self.name}': precision {self.precision} needs a "
+                               "quantize recipe")
+            return torch.float32
         return CAST_PRECISIONS[self.precision]
 
     def lineage(self) -> list[str]:
@@ -87,15 +90,25 @@ class Variant:
 
     def materialize(self, device: str | torch.device = "cpu",
                     weights: Optional[str] = None) -> tuple[nn.Module, Optional[str]]:
+        if "recipe" in self.extras:
+            from .quantize import materialize
+            return materialize(self, str(device), weights)
         model, sha = self.build_float(weights)
         return model.to(device=device, dtype=self.dtype), sha
 
     def at_precision(self, precision: str) -> "Variant":
+        """A cast (``@bf16``, ``@fp16``) or a default quantize recipe (``@int8``, ``@mixed``)."""
         if precision == self.precision:
             return self
+        if "recipe" in self.extras:
+            raise BadInput(f"'{self.name}' is already quantized ({self.precision}); derive "
+                           f"'{precision}' from its parent '{self.parent}' instead")
+        if precision not in PRECISIONS:
+            raise BadInput(f"unknown precision '{precision}' for '{self.name}'; "
+                           f"one of {', '.join(PRECISIONS)}")
         if precision not in CAST_PRECISIONS:
-            raise BadInput(f"precision '{precision}' for '{self.name}' needs a quantize recipe; "
-                           f"casts available: {', '.join(CAST_PRECISIONS)}")
+            from .quantize import DEFAULT_RECIPES, quantized_variant
+            return quantized_variant(self, DEFAULT_RECIPES[precision])
         return dataclasses.replace(self, name=f"{self.name}@{precision}", parent=self.name,
                                    role="quantized", precision=precision,
                                    description=f"{self.name} cast to {precision}")

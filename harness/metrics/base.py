@@ -32,6 +32,7 @@ class Cell:
     plugins: list = field(default_factory=list)
     weights: Optional[str] = None
     cache: dict = field(default_factory=dict)
+    seed: int = 0
 
     def model(self):
         """The variant's model at its precision on the cell's device."""
@@ -39,9 +40,16 @@ class Cell:
             self.cache["model"], self.cache["sha256"] = self.variant.materialize(self.device, self.weights)
         return self.cache["model"]
 
+    @property
+    def provenance(self) -> dict:
+        """What the materialised model says about how it was made (a quantized variant's
+        parent, backend, recipe, plan summary and calibration data)."""
+        model = self.cache.get("model")
+        return dict(getattr(model, "avatarbench_provenance", None) or {})
+
     def float_model(self):
         """The fp32 model on the CPU (for counting, which does not depend on precision)."""
-        if self.variant.precision == "fp32" and self.device == "cpu":
+        if self.variant.precision == "fp32" and self.device == "cpu" and "recipe" not in self.variant.extras:
             return self.model()
         if "float" not in self.cache:
             self.cache["float"] = self.variant.build_float(self.weights)[0]

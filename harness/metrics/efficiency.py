@@ -23,13 +23,17 @@ def _write(cell: Cell, rel: str, text: str) -> None:
 @register_metric("params", direction="lower", unit="count", display_scale=1e-6, display_unit="M",
                  description="number of parameters")
 def params(cell: Cell) -> Result:
-    return Result(count_params(cell.model()), backend="torch")
+    # the float graph: quantized modules pack their weights and hold no nn.Parameters
+    return Result(count_params(cell.float_model()), backend="torch",
+                  settings={"counted_on": "fp32 graph"})
 
 
 @register_metric("size_mb", direction="lower", unit="MB", display_unit="MB",
                  description="bytes of the serialised state dict at the variant's precision / 1e6")
 def size_mb(cell: Cell) -> Result:
-    return Result(serialized_bytes(cell.model()) / 1e6, backend="torch.save",
+    model = cell.model()
+    how = "file size" if callable(getattr(model, "serialized_bytes", None)) else "torch.save"
+    return Result(serialized_bytes(model) / 1e6, backend=how,
                   settings={"precision": cell.variant.precision})
 
 
@@ -74,6 +78,10 @@ def host_description(device: str) -> str:
     return f"{name} (host CPU)"
 
 
+def runtime_of(model) -> str:
+    return getattr(model, "avatarbench_runtime", None) or f"torch {torch.__version__} eager"
+
+
 LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "warmup_s": 0.5, "rounds": 5,
                    "reps": 10}
 
@@ -92,6 +100,8 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
     calls = {}
     for c in cells:
         model, inputs = c.model(), c.variant.inputs(batch, device)
+        if callable(getattr(model, "set_threads", None)):
+            model.set_threads(threads)  # a runtime with its own thread pool (ONNX Runtime)
         calls[c.variant.name] = (lambda m=model, x=inputs: m(*x))
     stats = lat.measure_interleaved(calls, batch_size=batch, threads=threads,
                                     warmup=int(o["warmup"]), warmup_s=float(o["warmup_s"]),
@@ -101,11 +111,11 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
     for c in cells:
         s = stats[c.variant.name]
         out.append(Result(s.median_ms, n=s.n, stats=s.as_dict(),
-                          backend=f"torch {torch.__version__} eager",
+                          backend=runtime_of(c.model()),
                           settings={"threads": threads, "batch_size": batch, "warmup": int(o["warmup"]),
                                     "warmup_s": float(o["warmup_s"]),
                                     "rounds": int(o["rounds"]), "reps": int(o["reps"]),
-                                    "dtype": str(c.variant.dtype).replace("torch.", ""),
+                                    "dtype": c.variant.precision,
                                     "device": device, "interleaved_with": len(cells)},
                           measured_on=where))
     return out
@@ -119,7 +129,9 @@ def peak_mem_mb(cell: Cell) -> Result:
     if cell.device.startswith("cuda"):
         value, how = peak_cuda_mb(cell.variant, batch, cell.device), "torch.cuda.max_memory_allocated"
     else:
-        value, how = peak_cpu_mb(cell.variant.extras.get("registered_as", cell.variant.name),
-                                 batch, cell.plugins), "process VmHWM rise (fresh process)"
+        v = cell.variant
+        value = peak_cpu_mb(v.extras.get("registered_as", v.name), batch, cell.plugins,
+                            recipe=v.extras.get("recipe"), seed=cell.seed)
+        how = "process VmHWM rise (fresh process)"
     return Result(value, backend=how, settings={"batch_size": batch, "device": cell.device},
                   measured_on=host_description(cell.device))

@@ -51,9 +51,13 @@ def peak_cuda_mb(variant, batch_size: int, device: str) -> float:
     return peak / 1e6
 
 
-def peak_cpu_mb(variant_name: str, batch_size: int, plugins: list[str]) -> float:
+def peak_cpu_mb(variant_name: str, batch_size: int, plugins: list[str], recipe: dict | None = None,
+                seed: int = 0) -> float:
+    """``recipe``: the variant is ``variant_name`` quantized by it (same cache, same seed)."""
     cmd = [sys.executable, "-m", "harness.profiling.memory", "--variant", variant_name,
-           "--batch-size", str(batch_size)]
+           "--batch-size", str(batch_size), "--seed", str(seed)]
+    if recipe:
+        cmd += ["--recipe", json.dumps(recipe)]
     for p in plugins:
         cmd += ["--plugin", p]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -67,12 +71,18 @@ def _child(argv: list[str]) -> None:
     ap.add_argument("--variant", required=True)
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--plugin", action="append", default=[])
+    ap.add_argument("--recipe")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     from ..registry import load_plugin
     from ..variants import get_variant
     for p in args.plugin:
         load_plugin(p)
     variant = get_variant(args.variant)
+    if args.recipe:
+        from ..quantize import quantized_variant
+        variant = quantized_variant(variant, json.loads(args.recipe))
+    torch.manual_seed(args.seed)
     torch.set_num_threads(torch.get_num_threads())
     if not _reset_peak() or _status_kb("VmRSS") is None:
         raise SystemExit("peak memory on CPU needs Linux /proc (VmHWM and clear_refs)")

@@ -1,0 +1,167 @@
+"""Quantized variants: a parent variant plus a recipe, materialised once per recipe,
+weights and calibration data (cached under ``$AVATARBENCH_CACHE/quantize/``)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..errors import BadInput
+from .recipe import BACKENDS, Recipe, parse_recipe
+
+__all__ = ["BACKENDS", "Recipe", "cache_root", "materialize", "parse_recipe", "quantized_variant"]
+
+DEFAULT_RECIPES = {"int8": {"backend": "torch", "precision": "int8"},
+                   "mixed": {"backend": "torch", "precision": "mixed"}}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("AVATARBENCH_CACHE") or Path.home() / ".cache" / "avatarbench")
+
+
+def quantized_variant(parent, recipe: Recipe | dict, name: Optional[str] = None,
+                      where: str = "quantize"):
+    """A derived variant of ``parent`` made by ``recipe``; callable like the parent."""
+    recipe = recipe if isinstance(recipe, Recipe) else parse_recipe(recipe, where)
+    if recipe.backend == "cast":
+        v = parent.at_precision(recipe.precision)
+        return dataclasses.replace(v, name=name or v.name)
+    label = recipe.precision if recipe.backend == "torch" else f"ort-{recipe.precision}"
+    return dataclasses.replace(
+        parent, name=name or f"{parent.name}@{label}", parent=parent.name, role="quantized",
+        precision=recipe.precision,
+        description=f"{parent.name}: {BACKENDS[recipe.backend]}, {recipe.precision}",
+        extras={**parent.extras, "recipe": recipe.model_dump(mode="json")})
+
+
+def _versions() -> dict:
+    out = {"torch": torch.__version__}
+    for pkg in ("onnx", "onnxruntime"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _state_sha256(model) -> str:
+    h = hashlib.sha256()
+    for k, t in model.state_dict().items():
+        h.update(k.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
+    """The quantized model of ``variant`` and the sha256 of the loaded weights (or None).
+
+    The model carries ``avatarbench_provenance`` (parent, backend, recipe, plan,
+    calibration) and ``avatarbench_runtime`` for the records."""
+    from . import onnxrt, torch_ao
+    from .calibration import batches_sha256, describe_stand_in, stand_in_batches
+    from .error import output_error
+    from .graph import check_layer_names, fold_batchnorm, quantizable_layers
+
+    recipe = Recipe.model_validate(variant.extras["recipe"])
+    if str(device) != "cpu":
+        raise BadInput(f"variant '{variant.name}': backend '{recipe.backend}' runs on the CPU here; "
+                       f"measure it with --device cpu (other devices: latency_ms@DEVICE estimates)")
+    model, sha = variant.build_float(weights)
+    check_layer_names(recipe.float_layers, model, f"variant '{variant.name}'")
+    float_model = model
+    if recipe.fold_bn:
+        import copy
+        model = copy.deepcopy(model)
+        fold_batchnorm(model)
+    cal = recipe.calibration
+    calibration = stand_in_batches(variant, cal.batches, cal.batch_size, cal.seed)
+    held_out = stand_in_batches(variant, 2, cal.batch_size, cal.seed + 1)
+    cal_sha = batches_sha256(calibration)
+    key_src = {"recipe": recipe.model_dump(mode="json"), "parent": variant.parent,
+               "weights": _state_sha256(float_model), "calibration": cal_sha, "versions": _versions()}
+    key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()
+    folder = cache_root() / "quantize" / key[:20]
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    example = calibration[0]
+    plan: list[dict] = []
+    extra: dict = {}
+
+    if recipe.backend == "torch":
+        if meta is None:
+            if recipe.precision == "mixed":
+                from ..profiling.latency import all_threads, measure_interleaved
+                from .mixed import make_plan
+
+                def measure(models):
+                    calls = {k: (lambda m=m: m(*example)) for k, m in models.items()}
+                    stats = measure_interleaved(calls, batch_size=cal.batch_size, threads=all_threads(),
+                                                warmup=3, warmup_s=0.3, rounds=5, reps=5, device="cpu")
+                    return {k: s.median_ms for k, s in stats.items()}
+                mixed_plan = make_plan(model, recipe, calibration, held_out, measure)
+                float_layers = mixed_plan["float_layers"]
+            else:
+                mixed_plan, float_layers = None, list(recipe.float_layers)
+            qmodel = torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel, float_layers)
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.save(qmodel.state_dict(), folder / "quantized.pt")
+            meta = {"float_layers": float_layers, "mixed": mixed_plan}
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
+                state = torch.load(folder / "quantized.pt", weights_only=True)
+            qmodel = torch_ao.rebuild(model, example, state, recipe.engine, recipe.per_channel,
+                                      meta["float_layers"])
+        runtime = torch_ao.runtime(recipe.engine)
+        kinds = quantizable_layers(model)
+        if meta["mixed"]:
+            plan = meta["mixed"]["layers"]
+            extra["mixed"] = {k: meta["mixed"][k] for k in ("sweep", "chosen_k", "rule", "note")}
+        else:
+            plan = [{"layer": n, "kind": k,
+                     "precision": "fp32" if n in meta["float_layers"] else "int8",
+                     "runs_as": "fp32" if n in meta["float_layers"] else "int8",
+                     "why": "kept float by the recipe (float_layers)" if n in meta["float_layers"]
+                     else "torch.ao default mapping"} for n, k in kinds.items()]
+    else:  # onnxruntime
+        fp32_path, int8_path = folder / "model.fp32.onnx", folder / "model.int8.onnx"
+        if meta is None:
+            tmp = folder.with_name(folder.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            names = onnxrt.export(model, example, tmp / fp32_path.name)
+            if recipe.precision == "int8":
+                onnxrt.quantize_int8(tmp / fp32_path.name, tmp / int8_path.name, names, calibration,
+                                     recipe.per_channel, recipe.float_layers)
+            meta = {"input_names": names}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+        path = int8_path if recipe.precision == "int8" else fp32_path
+        qmodel = onnxrt.OrtModule(path, meta["input_names"], threads=0)
+        plan = onnxrt.plan(fp32_path, int8_path if recipe.precision == "int8" else None,
+                           recipe.float_layers)
+        runtime = onnxrt.runtime()
+
+    if not meta_path.is_file():
+        meta_path.write_text(json.dumps(meta))
+    error = output_error(float_model, qmodel, held_out)
+    qmodel.avatarbench_runtime = runtime
+    qmodel.avatarbench_plan = plan
+    qmodel.avatarbench_provenance = {
+        "quantize": {"parent": variant.parent, "backend": recipe.backend, "runtime": runtime,
+                     "recipe": recipe.model_dump(mode="json"), "recipe_hash": key,
+                     "cache": str(folder), "calibration": describe_stand_in(cal, cal_sha),
+                     "bn_folded": recipe.fold_bn,
+                     "layers": {p: sum(1 for r in plan if r["precision"] == p)
+                                for p in sorted({r["precision"] for r in plan})},
+                     "output_error_vs_float": {**error, "on": "held-out stand-in inputs (synthetic)"},
+                     **extra}}
+    return qmodel, sha

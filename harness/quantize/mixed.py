@@ -1,0 +1,130 @@
+"""Sensitivity-driven mixed precision: quantize one layer at a time (simulated INT8 on
+that layer alone), rank layers by the output error it causes, then keep the k most
+sensitive layers in higher precision, k chosen from a sweep of measured latency and
+error of the real INT8 models."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import torch_ao
+from .error import output_error
+from .graph import QUANTIZABLE
+
+QMAX = 255
+
+
+def _fake_act(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """uint8 affine quantize-dequantize with a range that includes 0 (as observers do)."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = max(hi - lo, 1e-8) / QMAX
+    zero = round(-lo / scale)
+    return (torch.clamp(torch.round(x / scale) + zero, 0, QMAX) - zero) * scale
+
+
+def _fake_weight(w: torch.Tensor, transposed: bool) -> torch.Tensor:
+    """int8 symmetric: per output channel, per tensor for transposed convolutions (as the
+    x86 default mapping does)."""
+    if transposed:
+        scale = w.abs().max().clamp_min(1e-8) / 127
+    else:
+        scale = w.abs().reshape(w.shape[0], -1).amax(1).clamp_min(1e-8) / 127
+        scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
+    return torch.clamp(torch.round(w / scale), -128, 127) * scale
+
+
+def _ranges(model: nn.Module, layers: list[str], batches: list[tuple]) -> dict[str, list[float]]:
+    mods = dict(model.named_modules())
+    seen: dict[str, list[float]] = {}
+
+    def hook(name):
+        def fn(mod, args, out):
+            r = seen.setdefault(name, [float("inf"), float("-inf"), float("inf"), float("-inf")])
+            x = args[0]
+            r[0], r[1] = min(r[0], float(x.min())), max(r[1], float(x.max()))
+            r[2], r[3] = min(r[2], float(out.min())), max(r[3], float(out.max()))
+        return fn
+
+    handles = [mods[n].register_forward_hook(hook(n)) for n in layers]
+    try:
+        with torch.inference_mode():
+            for b in batches:
+                model(*b)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def sensitivity(model: nn.Module, layers: list[str], calibration: list[tuple],
+                held_out: list[tuple], progress: bool = True) -> dict[str, float]:
+    """Output MSE (against the float model) when only that layer is INT8."""
+    ranges = _ranges(model, layers, calibration)
+    mods = dict(model.named_modules())
+    with torch.inference_mode():
+        reference = [model(*b).float() for b in held_out]
+    out = {}
+    for name in tqdm(layers, desc="sensitivity", unit="layer", disable=not progress or None, leave=False):
+        mod = mods[name]
+        lo_in, hi_in, lo_out, hi_out = ranges[name]
+        saved = mod.weight.data
+        mod.weight.data = _fake_weight(saved, isinstance(mod, nn.modules.conv._ConvTransposeNd))
+        pre = mod.register_forward_pre_hook(lambda m, a, lo=lo_in, hi=hi_in: (_fake_act(a[0], lo, hi), *a[1:]))
+        post = mod.register_forward_hook(lambda m, a, o, lo=lo_out, hi=hi_out: _fake_act(o, lo, hi))
+        try:
+            with torch.inference_mode():
+                se = sum(float(((model(*b).float() - r) ** 2).sum()) for b, r in zip(held_out, reference))
+            out[name] = se / sum(r.numel() for r in reference)
+        finally:
+            pre.remove()
+            post.remove()
+            mod.weight.data = saved
+    return out
+
+
+def choose_k(sweep: list[dict], target: float) -> int:
+    """Smallest k whose error is at most ``target`` x the all-INT8 error; if none gets
+    there, the k with the lowest error x latency."""
+    base = next(r for r in sweep if r["k"] == 0)["mse"]
+    for row in sorted(sweep, key=lambda r: r["k"]):
+        if row["k"] > 0 and row["mse"] <= target * base:
+            return row["k"]
+    return min(sweep, key=lambda r: r["mse"] * r["latency_ms"])["k"]
+
+
+def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list[tuple],
+              measure: Callable[[dict], dict], progress: bool = True) -> dict:
+    """The per-layer plan. ``measure({k: model})`` returns median latency (ms) per k."""
+    kinds = {n: type(m).__name__ for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)}
+    layers = [n for n in kinds if n not in recipe.float_layers]
+    sens = sensitivity(model, layers, calibration, held_out, progress)
+    ranked = sorted(layers, key=lambda n: -sens[n])
+    ks = sorted({min(k, len(ranked)) for k in ([recipe.mixed.k] if recipe.mixed.k is not None else [])
+                 + list(recipe.mixed.sweep) + [0]})
+    models = {k: torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel,
+                                   ranked[:k] + list(recipe.float_layers)) for k in ks}
+    latency = measure(models)
+    sweep = [{"k": k, "latency_ms": latency[k], **output_error(model, models[k], held_out)} for k in ks]
+    k = recipe.mixed.k if recipe.mixed.k is not None else choose_k(sweep, recipe.mixed.target)
+    k = min(k, len(ranked))
+    high = set(ranked[:k])
+    rows = []
+    for name, kind in kinds.items():
+        if name in recipe.float_layers:
+            prec, runs, why = "fp32", "fp32", "kept float by the recipe (float_layers)"
+        elif name in high:
+            prec, runs, why = recipe.mixed.high, "fp32", f"sensitivity rank {ranked.index(name) + 1}"
+        else:
+            prec, runs, why = "int8", "int8", f"sensitivity rank {ranked.index(name) + 1}"
+        rows.append({"layer": name, "kind": kind, "sensitivity_mse": sens.get(name),
+                     "rank": ranked.index(name) + 1 if name in sens else None,
+                     "precision": prec, "runs_as": runs, "why": why})
+    return {"layers": rows, "sweep": sweep, "chosen_k": k,
+            "rule": (f"k fixed by the recipe ({k})" if recipe.mixed.k is not None else
+                     f"smallest k in {ks[1:]} with output MSE <= {recipe.mixed.target} x all-INT8 MSE"),
+            "float_layers": ranked[:k] + list(recipe.float_layers),
+            "note": f"layers planned at {recipe.mixed.high} run as fp32 on this CPU backend "
+                    "(torch.ao has no fp16 kernels); estimates for other devices use the plan"}
