@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered variants, metrics, suites or devices")
     p.add_argument("what", choices=["variants", "metrics", "suites", "devices"])
     p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+    p.add_argument("--devices", action="append", default=[], metavar="FILE",
+                   help="YAML file of extra device profiles (repeatable)")
 
     p = sub.add_parser("run", help="run a named suite (or a suite YAML file) into a run folder")
     p.add_argument("suite")
@@ -30,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda[:N] (default: the suite's profiling.device)")
     p.add_argument("--limit", type=int, help="use at most N data items (suites with data)")
     p.add_argument("--fresh", action="store_true", help="start over; the old run folder is kept beside")
+    p.add_argument("--devices", action="append", default=[], metavar="FILE",
+                   help="YAML file of extra device profiles (repeatable)")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("table", help="comparison table of a run")
@@ -45,8 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output path without suffix (default RUN_DIR/plots/pareto_Y_vs_X)")
 
     p = sub.add_parser("profile", help="params, MACs, size and latency of one variant")
-    p.add_argument("variant", help="a variant name; NAME@bf16 for a cast")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("variant", help="a variant name; NAME@bf16 for a cast, NAME@int8 / NAME@mixed quantized")
+    p.add_argument("--device", default="cpu",
+                   help="cpu or cuda (measured), or a device profile such as jetson-xavier-nx (estimated)")
+    p.add_argument("--precision", help="fp32, bf16, fp16, int8 or mixed (same as NAME@P)")
+    p.add_argument("--explain", action="store_true",
+                   help="show which layers dominate the latency estimate and why")
+    p.add_argument("--devices", action="append", default=[], metavar="FILE",
+                   help="YAML file of extra device profiles (repeatable)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--weights", metavar="FILE", help="load this checkpoint (never runs pickled code)")
     p.add_argument("--batch-size", type=int, default=1)
@@ -58,9 +68,17 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def cmd_list(args) -> int:
-    from .registry import load_builtins, load_plugin
+def _load_devices(args) -> None:
+    from .devices import load_device_file
+    from .registry import load_builtins
     load_builtins()
+    for f in getattr(args, "devices", []):
+        load_device_file(f)
+
+
+def cmd_list(args) -> int:
+    from .registry import load_plugin
+    _load_devices(args)
     for p in args.plugin:
         load_plugin(p)
     if args.what == "variants":
@@ -68,7 +86,8 @@ def cmd_list(args) -> int:
         for v in variants:
             print(f"{v.name:20s} {v.family:8s} {v.role:9s} {v.precision:5s} "
                   f"parent={v.parent or '-':12s} {v.description}")
-        print("\nAny variant can be cast: NAME@bf16, NAME@fp16.")
+        print("\nAny variant can be cast (NAME@bf16, NAME@fp16) or quantized with the default "
+              "recipes (NAME@int8, NAME@mixed); suites declare other recipes under 'quantize:'.")
     elif args.what == "metrics":
         from .metrics import metrics
         for m in metrics:
@@ -83,15 +102,27 @@ def cmd_list(args) -> int:
                   f"{len(s.precisions)} precisions, {len(s.metrics)} metrics  {s.description}")
     elif args.what == "devices":
         from .devices import devices
+        print(f"{'name':18s} {'kind':9s} {'peak GOP/s fp32/fp16/int8':27s} {'GB/s':>6s}  description")
         for d in devices:
-            state = "available" if d.available() else "not available here"
-            print(f"{d.name:10s} {d.kind:9s} {state:20s} {d.description}")
+            if d.roofline:
+                r = d.roofline
+                peaks = "/".join(f"{r.peak_gops[p]:g}" if p in r.peak_gops else "-"
+                                 for p in ("fp32", "fp16", "int8"))
+                print(f"{d.name:18s} {d.kind:9s} {peaks:27s} {r.bandwidth_gbs:6g}  {d.description}")
+                print(f"{'':18s} source: {d.source}")
+            else:
+                state = "available" if d.available() else "not available here"
+                print(f"{d.name:18s} {d.kind:9s} {state:27s} {'':6s}  {d.description}")
+        print("\nMeasured devices are timed here; estimated ones give latency_ms@DEVICE (a per-layer "
+              "roofline; host-cpu too, measured on first use). Add profiles in YAML: "
+              "--devices FILE or AVATARBENCH_DEVICES.")
     return 0
 
 
 def cmd_run(args) -> int:
     from .report.files import write_reports
     from .runner import run_suite
+    _load_devices(args)
     summary = run_suite(args.suite, args.out, variants=args.variant, plugins=tuple(args.plugin),
                         device=args.device, limit=args.limit, fresh=args.fresh,
                         progress=not args.no_progress, echo=lambda s: print(s, file=sys.stderr))
@@ -138,15 +169,28 @@ def cmd_plot(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from .profile import profile_variant
+    from .profile import check_precision, profile_variant
+    _load_devices(args)
+    check_precision(args.precision)
     report = profile_variant(args.variant, device=args.device, weights=args.weights,
                              batch_size=args.batch_size, threads=args.threads, rounds=args.rounds,
-                             reps=args.reps, latency=not args.no_latency, plugins=args.plugin)
+                             reps=args.reps, latency=not args.no_latency, plugins=args.plugin,
+                             precision=args.precision, explain=args.explain)
     if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for k, v in report.items():
-            print(f"{k:14s} {v}")
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    explain = report.pop("explain", None)
+    plan = report.pop("plan", None)
+    for k, v in report.items():
+        print(f"{k:22s} {v}")
+    if plan:
+        print("\nper-layer precision plan:")
+        for r in plan:
+            sens = f"  sensitivity {r['sensitivity_mse']:.3g}" if r.get("sensitivity_mse") is not None else ""
+            print(f"  {r['layer']:44s} {r.get('kind', r.get('op', '')):16s} {r['precision']:5s} "
+                  f"({r['why']}){sens}")
+    if explain:
+        print(f"\nestimated on {explain['device']}:\n{explain['text']}")
     return 0
 
 

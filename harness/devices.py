@@ -1,11 +1,42 @@
-"""Device profiles: named hardware on which latency is measured (or, later, estimated)."""
+"""Device profiles: named hardware on which latency is measured (the host, a CUDA GPU)
+or estimated (edge devices, from the roofline numbers of a profile)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
 
 import torch
+import yaml
 
+from .errors import BadInput
 from .registry import Registry, current_origin
+
+SHIPPED = Path(__file__).with_name("device_profiles.yaml")
+REQUIRED = ("description", "peak_gops", "bandwidth_gbs", "efficiency", "launch_overhead_us", "sources")
+ROOFLINE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """The numbers a per-layer roofline needs, each with its source."""
+    peak_gops: dict            # precision -> dense GOP/s (a MAC is 2 ops)
+    bandwidth_gbs: float
+    compute_eff: float
+    memory_eff: float
+    launch_overhead_us: float
+    sources: dict
+
+    def peak_for(self, precision: str) -> tuple[float, str]:
+        """(GOP/s, the precision whose peak applies): a precision the device lacks runs at
+        the next wider one it has (int8 -> fp16 -> fp32), as TensorRT falls back."""
+        order = {"int8": ["int8", "fp16", "bf16", "fp32"], "fp16": ["fp16", "bf16", "fp32"],
+                 "bf16": ["bf16", "fp16", "fp32"], "fp32": ["fp32"]}[precision]
+        for p in order:
+            if p in self.peak_gops:
+                return float(self.peak_gops[p]), p
+        raise BadInput(f"device profile has no peak_gops for {precision} or fp32")
 
 
 @dataclass(frozen=True)
@@ -16,11 +47,22 @@ class DeviceProfile:
     description: str = ""
     specs: dict = field(default_factory=dict)
     source: str = ""
+    roofline: Optional[Roofline] = None
 
     def available(self) -> bool:
         if self.torch_device.startswith("cuda"):
             return torch.cuda.is_available()
         return bool(self.torch_device)
+
+    def roofline_model(self) -> Roofline:
+        """The roofline numbers; the host's are measured and fitted on first use."""
+        if self.roofline is not None:
+            return self.roofline
+        if self.name == "host-cpu":
+            from .profiling.host_roofline import host_roofline
+            return host_roofline()
+        raise BadInput(f"device '{self.name}' has no roofline numbers to estimate latency with; "
+                       f"profiles with them: {', '.join(d.name for d in devices if d.roofline)}")
 
 
 devices: Registry[DeviceProfile] = Registry("device")
@@ -30,14 +72,88 @@ def register_device(profile: DeviceProfile) -> DeviceProfile:
     return devices.add(profile.name, profile, current_origin())
 
 
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise BadInput(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def profile_from_dict(name: str, raw, where: str) -> DeviceProfile:
+    """A device profile from its YAML mapping; every missing or bad field is named."""
+    if not isinstance(raw, dict):
+        raise BadInput(f"{where}: device '{name}' must be a mapping of fields")
+    missing = [f for f in REQUIRED if f not in raw]
+    if missing:
+        raise BadInput(f"{where}: device '{name}' is missing field(s) {', '.join(missing)} "
+                       f"(each profile needs {', '.join(REQUIRED)})")
+    unknown = sorted(set(raw) - set(REQUIRED) - {"kind"})
+    if unknown:
+        raise BadInput(f"{where}: device '{name}' has unknown field(s) {', '.join(unknown)}")
+    peaks = raw["peak_gops"]
+    if not isinstance(peaks, dict) or "fp32" not in peaks:
+        raise BadInput(f"{where}: device '{name}': peak_gops needs at least fp32 (GOP/s per precision)")
+    for p in peaks:
+        if p not in ROOFLINE_PRECISIONS:
+            raise BadInput(f"{where}: device '{name}': peak_gops.{p} is not one of "
+                           f"{', '.join(ROOFLINE_PRECISIONS)}")
+    eff = raw["efficiency"]
+    if not isinstance(eff, dict) or {"compute", "memory"} - set(eff):
+        raise BadInput(f"{where}: device '{name}': efficiency needs compute and memory (fractions)")
+    sources = raw["sources"]
+    if not isinstance(sources, dict):
+        raise BadInput(f"{where}: device '{name}': sources must map each field to where its number comes from")
+    missing_src = [f for f in ("peak_gops", "bandwidth_gbs", "efficiency", "launch_overhead_us")
+                   if not sources.get(f)]
+    if missing_src:
+        raise BadInput(f"{where}: device '{name}': sources lacks {', '.join(missing_src)} "
+                       "(every number needs its source)")
+    roof = Roofline({p: _number(v, f"{where}: device '{name}': peak_gops.{p}") for p, v in peaks.items()},
+                    _number(raw["bandwidth_gbs"], f"{where}: device '{name}': bandwidth_gbs"),
+                    _number(eff["compute"], f"{where}: device '{name}': efficiency.compute"),
+                    _number(eff["memory"], f"{where}: device '{name}': efficiency.memory"),
+                    _number(raw["launch_overhead_us"], f"{where}: device '{name}': launch_overhead_us"),
+                    dict(sources))
+    return DeviceProfile(name, "estimated", "", str(raw["description"]), {}, str(where), roof)
+
+
+def load_device_file(path: str | Path) -> list[DeviceProfile]:
+    """Register every profile in a YAML file (top-level keys starting with '_' are YAML
+    anchors, not devices)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"device file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark else ""
+        raise BadInput(f"device file {path}{at}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"device file {path}: expected a mapping of device name -> fields")
+    out = [profile_from_dict(name, fields, str(path)) for name, fields in raw.items()
+           if not str(name).startswith("_")]
+    for d in out:
+        devices.add(d.name, d, str(path), builtin=path == SHIPPED)
+    return out
+
+
+def load_user_devices() -> None:
+    """``AVATARBENCH_DEVICES``: a YAML file or a folder of them (os.pathsep separates several)."""
+    for part in filter(None, os.environ.get("AVATARBENCH_DEVICES", "").split(os.pathsep)):
+        p = Path(part)
+        for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p]):
+            load_device_file(f)
+
+
 def _host_cpu() -> DeviceProfile:
     from .metrics.efficiency import host_description
     from .profiling.latency import all_threads
     return DeviceProfile("host-cpu", "measured", "cpu", host_description("cpu"),
-                         {"threads": all_threads()}, "detected")
+                         {"threads": all_threads()}, "detected; roofline numbers measured on first use")
 
 
 devices.add("host-cpu", _host_cpu(), "harness", builtin=True)
 devices.add("cuda", DeviceProfile("cuda", "measured", "cuda",
                                   "the first CUDA GPU of this host, when present",
                                   source="detected at run time"), "harness", builtin=True)
+load_device_file(SHIPPED)

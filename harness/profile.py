@@ -1,23 +1,43 @@
-"""``profile VARIANT``: the efficiency metrics of one variant, without a suite."""
+"""``profile VARIANT``: the efficiency metrics of one variant, without a suite; on an
+estimated device profile, the per-layer roofline estimate instead of a measurement."""
 from __future__ import annotations
 
 from typing import Optional
 
+import torch
+
+from .errors import BadInput
 from .metrics import Cell, get_metric
 from .registry import load_builtins, load_plugin
 from .variants import get_variant
 
+MEASURED = {"cpu": "cpu", "host-cpu": "cpu", "cuda": "cuda"}
+
+
+def _resolve_device(device: str) -> tuple[str, Optional[str]]:
+    """(torch device to build on, estimated profile name or None)."""
+    from .devices import devices
+    if device in MEASURED or device.startswith("cuda:"):
+        return MEASURED.get(device, device), None
+    profile = devices.get(device)
+    if profile.kind == "measured":
+        return profile.torch_device, None
+    return "cpu", profile.name
+
 
 def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = None, batch_size: int = 1,
                     threads="all", rounds: int = 3, reps: int = 5, latency: bool = True,
-                    plugins=()) -> dict:
+                    plugins=(), precision: Optional[str] = None, explain: bool = False) -> dict:
     load_builtins()
     for p in plugins:
         load_plugin(p)
     from .runner import check_device
-    check_device(device)
+    torch_device, estimated_on = _resolve_device(device)
+    check_device(torch_device)
     v = get_variant(name)
-    cell = Cell(v, {}, device, None, list(plugins), weights)
+    if precision:
+        v = v.at_precision(precision)
+    cell = Cell(v, {}, torch_device, None, list(plugins), weights)
 
     def run(metric: str, **options):
         m = get_metric(metric)
@@ -33,11 +53,48 @@ def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = Non
            "batch_size": batch_size}
     if cell.weights_sha256:
         out["weights_sha256"] = cell.weights_sha256
-    if latency:
+    if "recipe" in v.extras:
+        made = cell.provenance.get("quantize", {})
+        out["quantize"] = {k: made[k] for k in ("parent", "backend", "runtime", "recipe_hash",
+                                                "calibration", "output_error_vs_float", "layers")
+                           if k in made}
+        if "mixed" in made:
+            out["quantize"]["mixed"] = made["mixed"]
+        out["plan"] = getattr(cell.model(), "avatarbench_plan", [])
+    if estimated_on:
+        out["latency_ms_estimated"] = _estimate(cell, estimated_on, batch_size, explain, out)
+    elif latency:
         m = get_metric("latency_ms")
         cell.options = m.resolve_options({"threads": threads, "batch_size": batch_size,
                                           "rounds": rounds, "reps": reps, "warmup": 3}, "profile")
         res = m.compute_group([cell])[0]
         out["latency_ms"] = {**{k: round(x, 4) if isinstance(x, float) else x for k, x in res.stats.items()},
-                             "measured_on": res.measured_on, **res.settings}
+                             "measured_on": res.measured_on, "runtime": res.backend, **res.settings}
+    if explain and not estimated_on:
+        _estimate(cell, "host-cpu", batch_size, True, out)
     return out
+
+
+def _estimate(cell: Cell, device: str, batch_size: int, explain: bool, out: dict) -> dict:
+    from .devices import devices
+    from .metrics.efficiency import layer_plan
+    from .profiling.estimate import estimate_layers, explain as explain_text, total_ms
+    from .profiling.macs import outres_layers
+    roof = devices.get(device).roofline_model()
+    rows = outres_layers(cell.float_model(), cell.variant.inputs(batch_size, dtype=torch.float32))
+    default = cell.variant.precision if cell.variant.precision != "mixed" else "fp32"
+    layers = estimate_layers(rows, roof, layer_plan(cell), default)
+    est = {"value": round(total_ms(layers), 4), "device": device, "estimated": True,
+           "description": devices.get(device).description,
+           "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
+           "launch_overhead_us": roof.launch_overhead_us, "sources": roof.sources}
+    if explain:
+        out["explain"] = {"device": device, "text": explain_text(layers),
+                          "layers": [x.as_dict() for x in layers]}
+    return est
+
+
+def check_precision(p: Optional[str]) -> None:
+    from .variants import PRECISIONS
+    if p and p not in PRECISIONS:
+        raise BadInput(f"--precision {p}: one of {', '.join(PRECISIONS)}")

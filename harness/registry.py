@@ -100,6 +100,8 @@ def load_builtins() -> None:
                 raise
             except Exception as exc:  # a broken plugin must not look like our bug
                 raise BadInput(f"{origin} failed to load: {type(exc).__name__}: {exc}") from exc
+    from .devices import load_user_devices
+    load_user_devices()
 
 
 def load_plugin(path: str | Path) -> str:

@@ -67,12 +67,14 @@ class Variant:
                 break
         return list(reversed(chain))
 
-    def inputs(self, batch_size: int = 1, device: str | torch.device = "cpu") -> tuple:
-        """Example inputs at this variant's precision (floating tensors are cast)."""
+    def inputs(self, batch_size: int = 1, device: str | torch.device = "cpu",
+               dtype: Optional[torch.dtype] = None) -> tuple:
+        """Example inputs at this variant's precision (or ``dtype``; floating tensors are cast)."""
         make = self.example_inputs or families.get(self.family).example_inputs
         out = make(batch_size)
         out = out if isinstance(out, tuple) else (out,)
-        return tuple(t.to(device=device, dtype=self.dtype) if t.is_floating_point() else t.to(device)
+        dtype = dtype or self.dtype
+        return tuple(t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
                      for t in out)
 
     def build_float(self, weights: Optional[str] = None) -> tuple[nn.Module, Optional[str]]:

@@ -74,6 +74,8 @@ class Metric:
     # Metrics whose cells must be computed together (latency: interleaved rounds) give
     # compute_group(cells) -> results instead of per-cell compute.
     compute_group: Optional[Callable[[list[Cell]], list[Result]]] = None
+    # Metrics that take a device (``latency_ms@jetson-nano``) give per_device(name) -> Metric.
+    per_device: Optional[Callable[[str], "Metric"]] = None
 
     def __post_init__(self):
         if self.direction not in ("lower", "higher"):
@@ -105,4 +107,11 @@ def register_metric(name: str, *, direction: str, unit: str, **fields):
 
 
 def get_metric(name: str) -> Metric:
+    """A registered metric, or ``NAME@DEVICE`` for one that takes a device profile."""
+    if "@" in name:
+        base, _, device = name.partition("@")
+        metric = metrics.get(base)
+        if metric.per_device is None:
+            raise BadInput(f"metric '{base}' takes no @DEVICE (in '{name}')")
+        return metric.per_device(device)
     return metrics.get(name)

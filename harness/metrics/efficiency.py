@@ -10,7 +10,7 @@ from ..profiling import latency as lat
 from ..profiling.macs import layers_csv, outres_layers, ptflops_macs
 from ..profiling.memory import peak_cpu_mb, peak_cuda_mb
 from ..profiling.size import count_params, serialized_bytes
-from .base import Cell, Result, register_metric
+from .base import Cell, Metric, Result, register_metric
 
 
 def _write(cell: Cell, rel: str, text: str) -> None:
@@ -44,7 +44,7 @@ def size_mb(cell: Cell) -> Result:
 def macs(cell: Cell) -> Result:
     backend = cell.options["backend"]
     model = cell.float_model()  # MACs do not depend on precision; count the float graph
-    inputs = cell.variant.at_precision("fp32").inputs(int(cell.options["batch_size"]))
+    inputs = cell.variant.inputs(int(cell.options["batch_size"]), dtype=torch.float32)
     total, report = ptflops_macs(model, inputs, backend)
     _write(cell, f"layers/{cell.variant.name}.macs-ptflops-{backend}.txt", report)
     return Result(total, backend=f"ptflops {version('ptflops')} ({backend})",
@@ -57,7 +57,7 @@ def macs(cell: Cell) -> Result:
                              "resolution, as thop does; the convention of the '28x' claim")
 def macs_outres(cell: Cell) -> Result:
     model = cell.float_model()
-    rows = outres_layers(model, cell.variant.at_precision("fp32").inputs(int(cell.options["batch_size"])))
+    rows = outres_layers(model, cell.variant.inputs(int(cell.options["batch_size"]), dtype=torch.float32))
     _write(cell, f"layers/{cell.variant.name}.macs-outres.csv", layers_csv(rows))
     return Result(sum(r.macs for r in rows), n=len(rows), backend="harness hooks (output resolution)",
                   settings={"batch_size": cell.options["batch_size"], "counted_on": "fp32 graph"})
@@ -86,8 +86,46 @@ LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "warmup_s": 0
                    "reps": 10}
 
 
+def layer_plan(cell: Cell) -> dict[str, str]:
+    """Layer -> precision of a quantized variant's plan (empty: every layer at the variant's)."""
+    if "recipe" not in cell.variant.extras:
+        return {}
+    return {r["layer"]: r["precision"] for r in getattr(cell.model(), "avatarbench_plan", None) or []}
+
+
+def estimated_latency(device: str) -> Metric:
+    """``latency_ms@DEVICE``: the per-layer roofline estimate for a device profile."""
+    from ..devices import devices
+    from ..profiling.estimate import VERSION, estimate_layers, total_ms
+    profile = devices.get(device)
+
+    def compute(cell: Cell) -> Result:
+        roof = profile.roofline_model()
+        batch = int(cell.options["batch_size"])
+        rows = outres_layers(cell.float_model(), cell.variant.inputs(batch, dtype=torch.float32))
+        default = cell.variant.precision if cell.variant.precision != "mixed" else "fp32"
+        layers = estimate_layers(rows, roof, layer_plan(cell), default)
+        top = sorted(layers, key=lambda x: -x.time_us)[:3]
+        return Result(total_ms(layers), n=len(layers), estimated=True,
+                      measured_on=f"{device}: {profile.description}",
+                      backend=f"harness {VERSION} (per-layer roofline + launch overhead)",
+                      stats={"compute_bound_layers": sum(x.bound == "compute" for x in layers),
+                             "top_layers": [{"layer": x.layer, "bound": x.bound,
+                                             "us": round(x.time_us, 2)} for x in top]},
+                      settings={"device": device, "batch_size": batch,
+                                "precisions": sorted({x.runs_at for x in layers}),
+                                "peak_gops": roof.peak_gops, "bandwidth_gbs": roof.bandwidth_gbs,
+                                "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
+                                "launch_overhead_us": roof.launch_overhead_us,
+                                "sources": roof.sources})
+
+    return Metric(name=f"latency_ms@{device}", direction="lower", unit="ms", compute=compute,
+                  options={"batch_size": 1}, display_unit="ms",
+                  description=f"estimated latency on {device} (per-layer roofline)")
+
+
 @register_metric("latency_ms", direction="lower", unit="ms", display_unit="ms", group=True,
-                 options=LATENCY_OPTIONS,
+                 options=LATENCY_OPTIONS, per_device=estimated_latency,
                  description="measured wall time of one forward call (median over interleaved "
                              "rounds after warm-up)")
 def latency_ms(cells: list[Cell]) -> list[Result]:

@@ -27,9 +27,16 @@ def metric_meta(df: pd.DataFrame, metric: str) -> dict:
             "display_unit": disp.get("unit", r["unit"] or "")}
 
 
+def estimated(df: pd.DataFrame, metric: str) -> bool:
+    rows = df[(df["metric"] == metric) & (df["status"] == "ok")]
+    return any(isinstance(p, dict) and p.get("estimated") for p in rows["provenance"])
+
+
 def label(df: pd.DataFrame, metric: str, arrow: bool = True) -> str:
+    """Column label: name, display unit ("est." when the numbers are estimates), arrow."""
     m = metric_meta(df, metric)
-    unit = f" ({m['display_unit']})" if m["display_unit"] else ""
+    est = "est. " if estimated(df, metric) else ""
+    unit = f" ({est}{m['display_unit']})" if m["display_unit"] else (" (est.)" if est else "")
     return f"{metric}{unit}" + (f" {ARROW[m['direction']]}" if arrow else "")
 
 
