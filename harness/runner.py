@@ -64,7 +64,10 @@ def resolve_variants(suite: Suite) -> list[Variant]:
                                         extras={**v.extras, "registered_as": entry.from_})
                 out.append(v)
                 continue
-            for p in ([entry.precision] if entry.precision else suite.precisions):
+            named = entry.from_ or entry.name
+            # NAME@P already names its precision; the suite's precisions expand plain names
+            for p in ([entry.precision] if entry.precision else
+                      [base.precision] if "@" in named else suite.precisions):
                 v = base.at_precision(p)
                 registered_as = v.name
                 if entry.from_:

@@ -63,3 +63,10 @@ def write_suite(path, **overrides):
 
 def records(run_dir):
     return [json.loads(line) for line in (Path(run_dir) / "records.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Quantized models and host measurements go to a per-session folder, never ~/.cache."""
+    os.environ["AVATARBENCH_CACHE"] = str(tmp_path_factory.mktemp("avatarbench-cache"))
+    yield

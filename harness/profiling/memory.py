@@ -79,7 +79,7 @@ def _child(argv: list[str]) -> None:
     for p in args.plugin:
         load_plugin(p)
     variant = get_variant(args.variant)
-    if args.recipe:
+    if args.recipe and "recipe" not in variant.extras:  # NAME@int8 is quantized already
         from ..quantize import quantized_variant
         variant = quantized_variant(variant, json.loads(args.recipe))
     torch.manual_seed(args.seed)

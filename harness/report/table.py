@@ -106,7 +106,8 @@ def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
             kind = "estimated for" if prov.get("estimated") else "measured on"
             extra = ", ".join(f"{k} {settings[k]}" for k in ("threads", "batch_size", "device") if k in settings)
             notes.append(f"{m}: {kind} {prov['measured_on']}" + (f" ({extra})" if extra else "")
-                         + (", median of %s calls" % ok.iloc[0]["n"] if m.startswith("latency") else ""))
+                         + (f", per-layer roofline over {ok.iloc[0]['n']} layers" if prov.get("estimated")
+                            else ", median of %s calls" % ok.iloc[0]["n"] if m.startswith("latency") else ""))
         elif prov.get("backend"):
             notes.append(f"{m}: {prov['backend']}")
     weights = set(str((p or {}).get("weights", "")) for p in df["provenance"] if isinstance(p, dict))
