@@ -16,7 +16,8 @@ def test_plugin_variant_runs_in_the_efficiency_suite(tiny_plugin, tmp_path):
     assert tiny[("tiny-generator", "params")]["value"] == 6 * 8 * 9 + 8 + 8 * 3 + 3
     assert tiny[("tiny-generator", "params")]["lineage"] == ["wav2lip", "tiny-generator"]
     assert all(x["status"] == "ok" for x in tiny.values()), [x for x in tiny.values() if x["status"] != "ok"]
-    assert tiny[("tiny-generator", "latency_ms")]["provenance"]["settings"]["interleaved_with"] == 4
+    # timed together with nota-wav2lip at each of its suite precisions (fp32, bf16, int8, mixed)
+    assert tiny[("tiny-generator", "latency_ms")]["provenance"]["settings"]["interleaved_with"] == 6
     assert "tiny-generator" in (out / "table.md").read_text()
     import json
     run = json.loads((out / "run.json").read_text())
