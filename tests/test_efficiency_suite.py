@@ -12,8 +12,14 @@ def test_efficiency_suite_run_table_plot(tmp_path):
     r = cli("run", "efficiency", "--variant", "wav2lip", "--variant", "nota-wav2lip", "--out", out)
     assert r.returncode == 0, r.stderr
     recs = records(out)
-    metrics = {"params", "size_mb", "macs", "macs_outres", "latency_ms", "latency_ms_1t", "peak_mem_mb"}
-    assert len(recs) == 4 * len(metrics)
+    metrics = {"params", "size_mb", "macs", "macs_outres", "latency_ms", "latency_ms_1t", "peak_mem_mb",
+               "latency_ms@host-cpu"} | {f"latency_ms@jetson-{d}" for d in
+                                         ("nano", "tx2", "xavier-nx", "agx-xavier", "orin-nano")}
+    # NAME selects the suite's entries of that model: its casts and its @int8 / @mixed entries
+    variants = {"wav2lip", "wav2lip@bf16", "wav2lip@int8",
+                "nota-wav2lip", "nota-wav2lip@bf16", "nota-wav2lip@int8", "nota-wav2lip@mixed"}
+    assert {x["variant"] for x in recs} == variants and {x["metric"] for x in recs} == metrics
+    assert len(recs) == len(variants) * len(metrics)
     by = {(x["variant"], x["metric"]): x for x in recs}
     assert all(x["status"] == "ok" for x in recs), [x for x in recs if x["status"] != "ok"]
     assert by[("nota-wav2lip", "params")]["value"] == 1_258_143
@@ -30,8 +36,11 @@ def test_efficiency_suite_run_table_plot(tmp_path):
     assert (out / "layers" / "wav2lip.macs-outres.csv").read_text().count("\n") > 50
     assert "28.9x fewer" in (out / "table.md").read_text()
     assert "28.9x fewer" in r.stdout
+    assert "latency_ms@jetson-xavier-nx (est. ms)" in r.stdout
+    assert (out / "plans" / "nota-wav2lip@mixed.json").is_file()
     for name in ("table.tex", "table.csv", "plots/pareto_latency_ms_vs_params.png",
-                 "plots/pareto_latency_ms_vs_params.svg"):
+                 "plots/pareto_latency_ms_vs_params.svg",
+                 "plots/pareto_latency_ms@jetson-xavier-nx_vs_params.png"):
         assert (out / name).exists(), name
 
 
