@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
-
 from .errors import BadInput
 from .metrics import Cell, get_metric
 from .registry import load_builtins, load_plugin
@@ -77,13 +75,10 @@ def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = Non
 
 def _estimate(cell: Cell, device: str, batch_size: int, explain: bool, out: dict) -> dict:
     from .devices import devices
-    from .metrics.efficiency import layer_plan
-    from .profiling.estimate import estimate_layers, explain as explain_text, total_ms
-    from .profiling.macs import outres_layers
+    from .metrics.efficiency import estimate_cell
+    from .profiling.estimate import explain as explain_text, total_ms
     roof = devices.get(device).roofline_model()
-    rows = outres_layers(cell.float_model(), cell.variant.inputs(batch_size, dtype=torch.float32))
-    default = cell.variant.precision if cell.variant.precision != "mixed" else "fp32"
-    layers = estimate_layers(rows, roof, layer_plan(cell), default)
+    layers = estimate_cell(cell, roof, batch_size)
     est = {"value": round(total_ms(layers), 4), "device": device, "estimated": True,
            "description": devices.get(device).description,
            "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,

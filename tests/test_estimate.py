@@ -4,7 +4,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from harness.devices import Roofline, devices
 from harness.errors import BadInput

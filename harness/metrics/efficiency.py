@@ -93,18 +93,24 @@ def layer_plan(cell: Cell) -> dict[str, str]:
     return {r["layer"]: r["precision"] for r in getattr(cell.model(), "avatarbench_plan", None) or []}
 
 
+def estimate_cell(cell: Cell, roof, batch_size: int) -> list:
+    """Per-layer roofline estimates of a cell's variant, following its precision plan."""
+    from ..profiling.estimate import estimate_layers
+    rows = outres_layers(cell.float_model(), cell.variant.inputs(batch_size, dtype=torch.float32))
+    default = cell.variant.precision if cell.variant.precision != "mixed" else "fp32"
+    return estimate_layers(rows, roof, layer_plan(cell), default)
+
+
 def estimated_latency(device: str) -> Metric:
     """``latency_ms@DEVICE``: the per-layer roofline estimate for a device profile."""
     from ..devices import devices
-    from ..profiling.estimate import VERSION, estimate_layers, total_ms
+    from ..profiling.estimate import VERSION, total_ms
     profile = devices.get(device)
 
     def compute(cell: Cell) -> Result:
         roof = profile.roofline_model()
         batch = int(cell.options["batch_size"])
-        rows = outres_layers(cell.float_model(), cell.variant.inputs(batch, dtype=torch.float32))
-        default = cell.variant.precision if cell.variant.precision != "mixed" else "fp32"
-        layers = estimate_layers(rows, roof, layer_plan(cell), default)
+        layers = estimate_cell(cell, roof, batch)
         top = sorted(layers, key=lambda x: -x.time_us)[:3]
         return Result(total_ms(layers), n=len(layers), estimated=True,
                       measured_on=f"{device}: {profile.description}",

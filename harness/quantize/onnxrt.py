@@ -62,7 +62,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, names: list[str], calibration
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        exclude = [n for n in node_layers(pre) if node_layers(pre)[n] in float_layers]
+        layers = node_layers(pre)
+        exclude = [node for node, layer in layers.items() if layer in float_layers]
         quantize_static(str(pre), str(out_path), _Reader(names, calibration),
                         quant_format=QuantFormat.QDQ, op_types_to_quantize=INT8_OPS,
                         per_channel=per_channel, weight_type=QuantType.QInt8,

@@ -9,7 +9,6 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -108,7 +107,3 @@ def remote_latency(onnx_path: Path, names: list[str], inputs: tuple, target: str
     out = parse_output(proc.stdout, transport.describe())
     out["target"] = transport.describe()
     return out
-
-
-def default_python() -> str:
-    return sys.executable
