@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .errors import BadInput
 
+UNVERIFIED_HELP = ("accept canonical weight files whose sha256 does not match the hash in their "
+                   "name (same as AVATARBENCH_ALLOW_UNVERIFIED_WEIGHTS=1); records say 'unverified'")
 EPILOG = "Exit codes: 0 success, 2 bad input (the message says what and where), 1 internal failure."
 
 
@@ -18,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered variants, metrics, suites or devices")
-    p.add_argument("what", choices=["variants", "metrics", "suites", "devices"])
+    p.add_argument("what", choices=["variants", "metrics", "suites", "devices", "weights"])
     p.add_argument("--plugin", action="append", default=[], metavar="FILE")
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
@@ -31,10 +33,34 @@ def _parser() -> argparse.ArgumentParser:
                    help="Python file that registers variants/metrics (repeatable)")
     p.add_argument("--device", help="cpu or cuda[:N] (default: the suite's profiling.device)")
     p.add_argument("--limit", type=int, help="use at most N data items (suites with data)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="dataset folder for suites that score generated video (lrs2, lrs3)")
+    p.add_argument("--allow-unverified-weights", action="store_true", help=UNVERIFIED_HELP)
     p.add_argument("--fresh", action="store_true", help="start over; the old run folder is kept beside")
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
     p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("score", help="one quality metric on folders of frames or videos (no suite)",
+                       epilog=EPILOG)
+    p.add_argument("metric", help="fid, kid, lpips, psnr, ssim, lse_c, lse_d, identity, ...")
+    p.add_argument("--fake", required=True, metavar="PATH",
+                   help="generated frames: a folder of images, a video, or a folder of videos")
+    p.add_argument("--real", metavar="PATH", help="reference frames (same forms as --fake)")
+    p.add_argument("--audio", metavar="FILE", help="driving audio for lse_c/lse_d (default: each video's own)")
+    p.add_argument("--identity", metavar="PATH", help="source identity image or video for identity "
+                                                      "(default: the first reference frame)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a metric option (see 'avatarbench list metrics'), repeatable")
+    p.add_argument("--allow-unverified-weights", action="store_true", help=UNVERIFIED_HELP)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+
+    p = sub.add_parser("weights", help="canonical weight files: where they are looked for, present or not")
+    p.add_argument("action", choices=["status", "verify", "download"])
+    p.add_argument("files", nargs="*", metavar="FILE", help="only these files (download: required)")
+    p.add_argument("--allow-unverified-weights", action="store_true", help=UNVERIFIED_HELP)
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("table", help="comparison table of a run")
     p.add_argument("run_dir")
@@ -100,6 +126,9 @@ def cmd_list(args) -> int:
             s = load_suite(str(find_suite(name)))
             print(f"{name:14s} family={s.family:8s} {len(s.variants)} variants x "
                   f"{len(s.precisions)} precisions, {len(s.metrics)} metrics  {s.description}")
+    elif args.what == "weights":
+        return cmd_weights(argparse.Namespace(action="status", files=[], json=False,
+                                              allow_unverified_weights=False))
     elif args.what == "devices":
         from .devices import devices
         print(f"{'name':18s} {'kind':9s} {'peak GOP/s fp32/fp16/int8':27s} {'GB/s':>6s}  description")
@@ -123,9 +152,11 @@ def cmd_run(args) -> int:
     from .report.files import write_reports
     from .runner import run_suite
     _load_devices(args)
+    _unverified(args)
     summary = run_suite(args.suite, args.out, variants=args.variant, plugins=tuple(args.plugin),
                         device=args.device, limit=args.limit, fresh=args.fresh,
-                        progress=not args.no_progress, echo=lambda s: print(s, file=sys.stderr))
+                        progress=not args.no_progress, echo=lambda s: print(s, file=sys.stderr),
+                        data_root=args.data_root)
     run_dir = summary.run_dir
     written = write_reports(run_dir)
     if written:
@@ -143,6 +174,82 @@ def cmd_run(args) -> int:
     if any(bad for *_, bad in summary.failed):
         return 2
     return 1 if summary.failed else 0
+
+
+def _unverified(args) -> None:
+    if getattr(args, "allow_unverified_weights", False):
+        import os
+        from .canonical_weights import ENV_UNVERIFIED
+        os.environ[ENV_UNVERIFIED] = "1"   # subprocesses (memory probe) see it too
+
+
+def cmd_score(args) -> int:
+    from .registry import load_plugin
+    from .score import score
+    _unverified(args)
+    for p in args.plugin:
+        load_plugin(p)
+    metric, res, notes = score(args.metric, args.fake, args.real, args.audio, args.identity,
+                               args.option)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if res.value is None:
+        raise BadInput(f"{metric.name} could not be computed: {res.reason}")
+    if args.json:
+        print(json.dumps({"metric": metric.name, "value": res.value, "unit": metric.unit,
+                          "direction": metric.direction, "n": res.n, "backend": res.backend,
+                          "settings": res.settings, "stats": res.stats, "notes": notes},
+                         indent=2, default=str))
+    else:
+        print(f"{metric.name}: {res.value:.6g} {metric.unit}  (n={res.n}, {res.backend})")
+        warning = (res.stats or {}).get("warning")
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from . import canonical_weights as cw
+    _unverified(args)
+    files = args.files or list(cw.CATALOG)
+    for f in files:
+        cw.entry(f)
+    if args.action == "download":
+        if not args.files:
+            raise BadInput("weights download: name the files to fetch")
+        for f in files:
+            print(cw.download(f))
+        return 0
+    rows = [r for r in cw.status() if r["file"] in files]
+    bad = []
+    if args.action == "verify":
+        for r in rows:
+            if r["present"]:
+                try:
+                    r["check"] = cw.verify(r["file"], Path(r["path"]))["check"]
+                except BadInput as exc:
+                    r["check"] = "MISMATCH"
+                    bad.append(str(exc))
+            elif args.files:
+                bad.append(cw.missing_message(r["file"]))
+    if args.json:
+        print(json.dumps({"search_folders": [str(f) for f in cw.search_folders()],
+                          "canonical": rows, "packaged": cw.packaged()}, indent=2))
+    else:
+        print("looked for in: " + ", ".join(str(f) for f in cw.search_folders()))
+        for r in rows:
+            state = r.get("check") or ("present" if r["present"] else "missing")
+            print(f"  {r['file']:40s} {state:16s} {r['metrics']:14s} {r['path'] or 'from ' + r['source']}")
+        packaged = cw.packaged()
+        if packaged:
+            print("shipped inside installed packages (nothing to download):")
+            for r in packaged:
+                print(f"  {r['file']:40s} {r['package']:24s} {r['metrics']}")
+        print(f"Put missing files in {cw.search_folders()[0]} (or set {cw.ENV_FOLDER}); "
+              "'avatarbench weights download FILE' fetches one where a network is available.")
+    for msg in bad:
+        print(f"error: {msg}", file=sys.stderr)
+    return 2 if bad else 0
 
 
 def cmd_table(args) -> int:
@@ -195,7 +302,7 @@ def cmd_profile(args) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "plot": cmd_plot,
-            "profile": cmd_profile}
+            "profile": cmd_profile, "score": cmd_score, "weights": cmd_weights}
 
 
 def main(argv=None) -> int:

@@ -33,6 +33,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" not in str(exc):   # not a refusal: unreadable bytes
+            raise BadInput(f"checkpoint {p} is corrupt or not a PyTorch checkpoint: {first}") from exc
         raise BadInput(
             f"checkpoint {p} holds pickled objects other than tensors and plain containers; "
             f"refusing to load it because unpickling could execute code ({first})") from exc

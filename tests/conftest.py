@@ -67,6 +67,33 @@ def records(run_dir):
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
-    """Quantized models and host measurements go to a per-session folder, never ~/.cache."""
+    """Quantized models, host measurements and generated videos go to a per-session folder,
+    never ~/.cache; canonical weights are looked for only where a test puts them."""
     os.environ["AVATARBENCH_CACHE"] = str(tmp_path_factory.mktemp("avatarbench-cache"))
+    os.environ["TORCH_HOME"] = str(tmp_path_factory.mktemp("torch-home-empty"))
+    os.environ.pop("AVATARBENCH_WEIGHTS", None)
+    os.environ.pop("AVATARBENCH_ALLOW_UNVERIFIED_WEIGHTS", None)
     yield
+
+
+def make_lrs_tree(root, clips=("spk1/00001",), frames=12, size=48, seconds=None, rate=16000, seed=0):
+    """A tiny dataset in the Wav2Lip-preprocessed LRS2/LRS3 layout (synthetic: smooth
+    random faces-sized images and a tone with noise). Returns the root."""
+    import numpy as np
+    from PIL import Image
+    from scipy.io import wavfile
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for k, clip in enumerate(clips):
+        d = root / clip
+        d.mkdir(parents=True, exist_ok=True)
+        base = rng.integers(40, 215, size=(size // 8, size // 8, 3)).astype(np.uint8)
+        for i in range(frames):
+            img = np.asarray(Image.fromarray(base).resize((size, size), Image.BILINEAR)).astype(np.int16)
+            img = np.clip(img + rng.integers(-12, 13, size=img.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(d / f"{i}.jpg", quality=95)
+        n = int(rate * (seconds if seconds is not None else frames / 25.0))
+        t = np.arange(n) / rate
+        wav = 0.3 * np.sin(2 * np.pi * (180 + 40 * k) * t) + 0.05 * rng.standard_normal(n)
+        wavfile.write(d / "audio.wav", rate, (wav * 32767).astype(np.int16))
+    return root

@@ -33,6 +33,20 @@ class Cell:
     weights: Optional[str] = None
     cache: dict = field(default_factory=dict)
     seed: int = 0
+    data: Optional[Any] = None   # the suite's data (harness.lipsync.DataSpec) for quality metrics
+
+    def clips(self):
+        """The variant's generated clips on the suite's data, beside their references
+        (generated once per variant and cached on disk)."""
+        if "clips" not in self.cache:
+            from ..lipsync import clips_for_cell
+            try:
+                self.cache["clips"] = clips_for_cell(self)
+            except Exception as exc:   # every metric of this variant reports the same cause
+                self.cache["clips"] = exc
+        if isinstance(self.cache["clips"], Exception):
+            raise self.cache["clips"]
+        return self.cache["clips"]
 
     def model(self):
         """The variant's model at its precision on the cell's device."""
@@ -76,6 +90,9 @@ class Metric:
     compute_group: Optional[Callable[[list[Cell]], list[Result]]] = None
     # Metrics that take a device (``latency_ms@jetson-nano``) give per_device(name) -> Metric.
     per_device: Optional[Callable[[str], "Metric"]] = None
+    # Quality metrics give score(clips, options) -> Result; ``avatarbench score`` and suite
+    # runs both call it, on clips from folders/videos or from the generation protocol.
+    score: Optional[Callable[[list, dict], Result]] = None
 
     def __post_init__(self):
         if self.direction not in ("lower", "higher"):
@@ -101,6 +118,21 @@ def register_metric(name: str, *, direction: str, unit: str, **fields):
     def decorate(fn):
         kw = {"compute_group": fn, "compute": None} if group else {"compute": fn}
         metrics.add(name, Metric(name=name, direction=direction, unit=unit, **kw, **fields),
+                    current_origin(), builtin=fn.__module__.startswith("harness."))
+        return fn
+    return decorate
+
+
+def register_quality_metric(name: str, *, direction: str, unit: str, **fields):
+    """Decorator over ``score(clips, options) -> Result`` (clips: list[harness.clips.Clip])
+    that registers a quality metric; in a suite it scores the variant's generated clips."""
+    fields.setdefault("needs", "clips")
+
+    def decorate(fn):
+        def compute(cell: Cell) -> Result:
+            return fn(cell.clips(), cell.options)
+        metrics.add(name, Metric(name=name, direction=direction, unit=unit, compute=compute,
+                                 score=fn, **fields),
                     current_origin(), builtin=fn.__module__.startswith("harness."))
         return fn
     return decorate
