@@ -1,0 +1,258 @@
+"""LSE-D and LSE-C: lip-sync error distance and confidence, as syncnet_python measures them.
+
+For each clip, SyncNet embeds every 5-frame window of 224x224 face crops and every
+20-column MFCC window (4 columns per video frame); the mean distance between the two
+streams is taken at audio offsets -vshift..vshift. LSE-D is the smallest mean distance,
+LSE-C the median minus that minimum, and the offset is where the minimum lies. This is
+``SyncNetInstance.evaluate`` step for step (including its ``min_length - 5`` windows);
+only the forward passes are batched. Scores are per clip, then the mean over clips,
+as Wav2Lip's evaluation scripts report them."""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..canonical_weights import MissingWeights, load_state
+from ..clips import AUDIO_RATE, Clip
+from ..errors import BadInput
+from .base import Result, register_quality_metric
+from .syncnet_model import build
+
+WEIGHTS = "syncnet_v2.model"
+FRAMES_PER_WINDOW = 5
+MFCC_PER_FRAME = 4
+MFCC_PER_WINDOW = 20
+SAMPLES_PER_FRAME = 640          # 16 kHz / 25 fps, as syncnet_python hard-codes it
+CROP = 224
+CROP_SCALE = 0.40
+SMOOTH_KERNEL = 13
+PAD_VALUE = 110
+FPS = 25.0
+BACKEND = "syncnet_python SyncNet (S) syncnet_v2"
+
+OPTIONS = {"vshift": 15, "batch_size": 20, "device": "cpu"}
+
+
+@dataclass
+class SyncScore:
+    offset: int
+    lse_d: float      # syncnet_python's "minval"
+    lse_c: float      # syncnet_python's "conf"
+    windows: int
+    note: str = ""    # audio and video lengths differ (the reference warns and scores the overlap)
+
+
+# ----------------------------------------------------------------- face crops
+
+def syncnet_crops(frames: np.ndarray, boxes: np.ndarray, crop_scale: float = CROP_SCALE) -> np.ndarray:
+    """(T, 224, 224, 3) crops with syncnet_python's geometry: box centres and half-sizes
+    median-filtered over time (kernel 13, zero-padded ends as scipy's medfilt does), the
+    frame padded with grey 110, rows from cy - s to cy + s(1 + 2cs), columns
+    cx +- s(1 + cs), resized bilinearly. Channel order is kept."""
+    import cv2
+    from scipy.signal import medfilt
+    boxes = np.asarray(boxes, dtype=np.float64)
+    half = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    # the reference runs on tracks of 50+ frames; for very short clips a kernel of 13
+    # would be mostly zero padding, so it shrinks to the longest odd length that fits
+    kernel = SMOOTH_KERNEL if len(boxes) >= 7 else max(1, len(boxes) - (1 - len(boxes) % 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)    # "zero-padded": intended, as in the reference
+        half, cx, cy = (medfilt(v, kernel) for v in (half, cx, cy))
+    out = np.empty((len(frames), CROP, CROP, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        s = half[i]
+        pad = int(s * (1 + 2 * crop_scale))
+        padded = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), constant_values=PAD_VALUE)
+        my, mx = cy[i] + pad, cx[i] + pad
+        y1, y2 = int(my - s), int(my + s * (1 + 2 * crop_scale))
+        x1, x2 = int(mx - s * (1 + crop_scale)), int(mx + s * (1 + crop_scale))
+        region = padded[max(y1, 0):y2, max(x1, 0):x2]
+        if region.size == 0:
+            raise BadInput(f"frame {i}: face box {boxes[i].tolist()} gives an empty syncnet crop")
+        out[i] = cv2.resize(region, (CROP, CROP))
+    return out
+
+
+def clip_faces(clip: Clip) -> tuple[np.ndarray, str]:
+    """RGB 224x224 face crops of the generated frames and where they came from."""
+    where = clip.source or clip.name
+    faces = clip.extras.get("faces224") if clip.extras else None
+    if faces is not None:
+        faces = np.asarray(faces)
+        if faces.ndim != 4 or faces.shape[1:] != (CROP, CROP, 3) or faces.dtype != np.uint8:
+            raise BadInput(f"{where}: extras['faces224'] must be uint8 (T, 224, 224, 3), "
+                           f"got {faces.dtype} {faces.shape}")
+        return faces, "extras faces224"
+    if clip.boxes is not None:
+        boxes, how = np.asarray(clip.boxes), "clip boxes"
+    else:
+        from ..data.faces import face_boxes
+        boxes, how = face_boxes(clip.fake, name=where), "harness.data.faces.face_boxes"
+    if boxes.shape != (len(clip.fake), 4):
+        raise BadInput(f"{where}: face boxes have shape {boxes.shape}, expected ({len(clip.fake)}, 4)")
+    try:
+        return syncnet_crops(clip.fake, boxes), how + " + syncnet_python crop"
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc}") from None
+
+
+# ----------------------------------------------------------------- scoring
+
+def _windows_forward(fn, source: torch.Tensor, starts: range, width: int, step: int,
+                     batch_size: int, device: str) -> torch.Tensor:
+    """Embeddings of ``source[..., s*step : s*step + width]`` along its time axis (2 for
+    video (1, 3, T, H, W), 3 for MFCC (1, 1, 13, T)), ``batch_size`` windows per pass."""
+    axis = 2 if source.dim() == 5 else 3
+    feats = []
+    for b in range(0, len(starts), batch_size):
+        chunk = [source.narrow(axis, s * step, width) for s in starts[b:b + batch_size]]
+        feats.append(fn(torch.cat(chunk, 0).to(device)).cpu())
+    return torch.cat(feats, 0)
+
+
+def offset_distances(video_feat: torch.Tensor, audio_feat: torch.Tensor, vshift: int) -> torch.Tensor:
+    """(windows, 2*vshift+1) distances between each video window and the audio windows
+    shifted by -vshift..vshift (zero features beyond the ends, as the reference pads)."""
+    span = 2 * vshift + 1
+    padded = torch.nn.functional.pad(audio_feat, (0, 0, vshift, vshift))
+    shifted = padded.unfold(0, span, 1).transpose(1, 2)            # (N, span, D)
+    return torch.nn.functional.pairwise_distance(video_feat[:, None, :].expand_as(shifted), shifted)
+
+
+def sync_score(model, faces_bgr: np.ndarray, mfcc: np.ndarray, n_audio_samples: int,
+               vshift: int, batch_size: int, device: str, where: str) -> SyncScore:
+    """syncnet_python's evaluate on in-memory crops (BGR, 0..255) and MFCC (13, M)."""
+    min_length = min(len(faces_bgr), n_audio_samples // SAMPLES_PER_FRAME)
+    last = min_length - FRAMES_PER_WINDOW
+    if last <= 0:
+        raise BadInput(f"{where}: too short for lip-sync scoring: {len(faces_bgr)} frames and "
+                       f"{n_audio_samples / AUDIO_RATE:.3f} s of audio give no complete "
+                       f"{FRAMES_PER_WINDOW}-frame window (need at least {FRAMES_PER_WINDOW + 1} "
+                       f"frames and {(FRAMES_PER_WINDOW + 1) * SAMPLES_PER_FRAME} audio samples)")
+    video = torch.from_numpy(np.ascontiguousarray(faces_bgr).astype(np.float32))
+    video = video.permute(3, 0, 1, 2).unsqueeze(0)                # (1, 3, T, H, W)
+    audio = torch.from_numpy(np.asarray(mfcc, dtype=np.float64)).float()[None, None]
+    starts = range(last)
+    with torch.no_grad():
+        vf = _windows_forward(model.forward_lip, video, starts, FRAMES_PER_WINDOW, 1, batch_size, device)
+        af = _windows_forward(model.forward_aud, audio, starts, MFCC_PER_WINDOW, MFCC_PER_FRAME,
+                              batch_size, device)
+    mdist = offset_distances(vf, af, vshift).mean(0)
+    minval, minidx = torch.min(mdist, 0)
+    conf = torch.median(mdist) - minval
+    note = ""
+    audio_frames = n_audio_samples / SAMPLES_PER_FRAME
+    if abs(audio_frames - len(faces_bgr)) >= 1:
+        note = (f"audio lasts {n_audio_samples / AUDIO_RATE:.3f} s and video "
+                f"{len(faces_bgr) / FPS:.3f} s; scored the first {min_length} frames, as syncnet_python does")
+    return SyncScore(offset=int(vshift - minidx), lse_d=float(minval), lse_c=float(conf), windows=last,
+                     note=note)
+
+
+# ----------------------------------------------------------------- model and cache
+
+_MODELS: dict = {}
+_SCORES: "OrderedDict[str, tuple[SyncScore, str]]" = OrderedDict()
+_MAX_CACHED = 4096
+
+
+def _model(state: dict, sha256: str, device: str):
+    key = (sha256, device)
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = build(state, device)
+    return _MODELS[key]
+
+
+def _clip_key(clip: Clip, vshift: int, sha256: str) -> str:
+    """Content key, so that lse_d and lse_c of the same clips share one SyncNet pass."""
+    h = hashlib.sha256(repr((clip.fake.shape, vshift, sha256, clip.fps)).encode())
+    h.update(np.ascontiguousarray(clip.fake).tobytes())
+    for part in (clip.boxes, clip.extras.get("faces224") if clip.extras else None, clip.audio):
+        h.update(b"|" if part is None else np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()
+
+
+def score_clip(clip: Clip, model, options: dict, sha256: str) -> tuple[SyncScore, str]:
+    from ..data.audio import syncnet_mfcc
+    where = clip.source or clip.name
+    if clip.audio is None:
+        raise BadInput(f"{where}: no audio; LSE needs the driving audio of the clip")
+    if abs(clip.fps - FPS) > 1e-6:
+        raise BadInput(f"{where}: {clip.fps} fps; syncnet_python's protocol needs 25 fps video "
+                       f"(4 MFCC columns per frame); resample the video to 25 fps first")
+    key = _clip_key(clip, options["vshift"], sha256)
+    if key in _SCORES:
+        return _SCORES[key]
+    faces, how = clip_faces(clip)
+    audio = np.asarray(clip.audio, dtype=np.float32).reshape(-1)
+    mfcc = syncnet_mfcc(audio, AUDIO_RATE)
+    result = sync_score(model, faces[..., ::-1], mfcc, len(audio), options["vshift"],
+                        options["batch_size"], options["device"], where)
+    _SCORES[key] = (result, how)
+    while len(_SCORES) > _MAX_CACHED:
+        _SCORES.popitem(last=False)
+    return result, how
+
+
+def _check_options(options: dict) -> dict:
+    opts = {**OPTIONS, **options}
+    for name, least in (("vshift", 0), ("batch_size", 1)):
+        value = opts[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise BadInput(f"LSE option {name} must be an integer >= {least}, got {value!r}")
+    return opts
+
+
+def _score(clips: list[Clip], options: dict, which: str) -> Result:
+    opts = _check_options(options)
+    if not clips:
+        raise BadInput(f"{which}: no clips to score")
+    try:
+        state, prov = load_state(WEIGHTS)
+    except MissingWeights as exc:
+        return Result(None, reason=str(exc), backend=BACKEND)
+    model = _model(state, prov["sha256"], opts["device"])
+    per_clip, offsets, windows, crops, notes = {}, {}, {}, set(), []
+    for clip in clips:
+        s, how = score_clip(clip, model, opts, prov["sha256"])
+        per_clip[clip.name] = getattr(s, which)
+        offsets[clip.name] = s.offset
+        windows[clip.name] = s.windows
+        crops.add(how)
+        if s.note:
+            notes.append(f"{clip.source or clip.name}: {s.note}")
+    values = list(per_clip.values())
+    return Result(
+        float(np.mean(values)), n=len(values),
+        stats={"per_clip": per_clip, "offset": offsets, "windows": windows,
+               "std": float(np.std(values)), **({"notes": notes} if notes else {})},
+        backend=BACKEND,
+        settings={"vshift": opts["vshift"], "batch_size": opts["batch_size"], "crop": CROP,
+                  "crop_scale": CROP_SCALE, "box_smoothing": f"median filter {SMOOTH_KERNEL}",
+                  "faces_from": sorted(crops), "color": "BGR 0..255 (cv2.imread order)",
+                  "mfcc": "python_speech_features.mfcc defaults on int16 samples, 16 kHz",
+                  "window": f"{FRAMES_PER_WINDOW} frames / {MFCC_PER_WINDOW} MFCC columns",
+                  "aggregate": "mean over clips of per-clip scores", "weights": prov})
+
+
+@register_quality_metric("lse_d", direction="lower", unit="distance", options=dict(OPTIONS),
+                         description="Lip-sync error distance (syncnet_python min mean distance), "
+                                     "mean over clips")
+def lse_d(clips: list[Clip], options: dict) -> Result:
+    return _score(clips, options, "lse_d")
+
+
+@register_quality_metric("lse_c", direction="higher", unit="confidence", options=dict(OPTIONS),
+                         description="Lip-sync error confidence (syncnet_python median minus min "
+                                     "distance), mean over clips")
+def lse_c(clips: list[Clip], options: dict) -> Result:
+    return _score(clips, options, "lse_c")
