@@ -133,7 +133,9 @@ def resolve_metrics(suite: Suite) -> list[PlannedMetric]:
 
 def _versions() -> dict:
     out = {"python": platform.python_version(), "harness": __version__}
-    for pkg in ("torch", "ptflops", "numpy", "pandas", "matplotlib", "pydantic", "PyYAML"):
+    for pkg in ("torch", "torchvision", "ptflops", "numpy", "scipy", "pandas", "matplotlib", "pydantic",
+                "PyYAML", "lpips", "pytorch-fid", "facenet-pytorch", "syncnet-python",
+                "python_speech_features", "imageio-ffmpeg", "dlib-bin", "onnxruntime"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -226,7 +228,8 @@ def write_plan(run_dir: Path, name: str, model) -> None:
 
 def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants: Optional[list[str]] = None,
               plugins: tuple = (), device: Optional[str] = None, limit: Optional[int] = None,
-              fresh: bool = False, progress: bool = True, echo=print) -> RunSummary:
+              fresh: bool = False, progress: bool = True, echo=print,
+              data_root: Optional[str] = None) -> RunSummary:
     """Run a suite into a run folder, resuming recorded cells. Returns a summary."""
     load_builtins()
     for p in plugins:
@@ -239,8 +242,12 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     digest = suite.digest()
     run_dir = Path(out) if out else Path("results") / suite.name
     open_run_dir(run_dir, suite, fresh, device, echo)
-    if limit is not None:
-        echo(f"note: --limit {limit} has no effect: suite '{suite.name}' uses no data")
+    data = None
+    if suite.data is not None and any(pm.metric.needs == "clips" for pm in planned_metrics):
+        from .lipsync import DataSpec
+        data = DataSpec.from_suite(suite.data, suite.path or suite.name, data_root, limit)
+    elif limit is not None or data_root:
+        echo(f"note: --limit/--data-root have no effect: suite '{suite.name}' scores no generated video")
 
     done = iter_completed(read_records(run_dir, latest_only=False))
     todo = [(v, pm) for v in planned_variants for pm in planned_metrics if (v.name, pm.key) not in done]
@@ -253,6 +260,8 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     def finish(v, pm, res, wall, cell, error="", bad=False):
         sha = cell.weights_sha256 if cell is not None else None
         made = cell.provenance if cell is not None else None
+        if cell is not None and "generation" in cell.cache and pm.metric.needs == "clips":
+            made = {**(made or {}), "generation": cell.cache["generation"]}
         if made and cell.cache.get("model") is not None:
             write_plan(run_dir, v.name, cell.cache["model"])
         append_record(run_dir, _record(suite, digest, v, pm, device, res, wall, sha, error, bad, made))
@@ -269,7 +278,7 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
 
     def new_cell(v, pm, cache=None):
         return Cell(v, pm.options, device, run_dir, list(loaded_plugins()), v.weights,
-                    cache if cache is not None else {}, seed=suite.seed)
+                    cache if cache is not None else {}, seed=suite.seed, data=data)
 
     # per-cell metrics, one variant's model in memory at a time
     todo_keys = {(v.name, pm.key) for v, pm in todo}
@@ -283,7 +292,9 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
             torch.manual_seed(suite.seed)
             t0 = time.perf_counter()
             try:
-                res = pm.metric.compute(cell)
+                res = (Result(None, reason="ground truth: no model to measure")
+                       if v.extras.get("ground_truth") and pm.metric.needs != "clips"
+                       else pm.metric.compute(cell))
                 finish(v, pm, res, time.perf_counter() - t0, cell)
             except Exception as exc:  # recorded, the run goes on
                 finish(v, pm, None, time.perf_counter() - t0, cell, *failure(exc))
@@ -294,7 +305,14 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     for pm in planned_metrics:
         if pm.metric.compute_group is None:
             continue
-        group = [(v, new_cell(v, pm)) for v, m in todo if m is pm]
+        group = []
+        for v, m in todo:
+            if m is not pm:
+                continue
+            if v.extras.get("ground_truth"):
+                finish(v, pm, Result(None, reason="ground truth: no model to measure"), 0.0, None)
+            else:
+                group.append((v, new_cell(v, pm)))
         if not group:
             continue
         bar.set_postfix_str(f"{pm.key} ({len(group)} variants interleaved)")

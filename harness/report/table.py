@@ -110,9 +110,27 @@ def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
                             else ", median of %s calls" % ok.iloc[0]["n"] if m.startswith("latency") else ""))
         elif prov.get("backend"):
             notes.append(f"{m}: {prov['backend']}")
-    weights = set(str((p or {}).get("weights", "")) for p in df["provenance"] if isinstance(p, dict))
-    if any(w.startswith("random init") for w in weights):
-        notes.append("weights: random initialisation (efficiency metrics do not depend on weight values)")
+    random = df[[str((p or {}).get("weights", "")).startswith("random init") if isinstance(p, dict) else False
+                 for p in df["provenance"]]]
+    if not random.empty:
+        quality = random[random.get("metric_name", random["metric"]).isin(_quality_metric_names())
+                         & (random["status"] == "ok")]
+        if quality.empty:
+            notes.append("weights: random initialisation (efficiency metrics do not depend on weight values)")
+        else:
+            names = ", ".join(sorted(set(quality["variant"]) - {"ground-truth"}))
+            notes.append(f"weights: random initialisation for {names}: their quality scores "
+                         "describe untrained generators, not the published models")
+    data = {str(p["generation"].get("data")) for p in df["provenance"]
+            if isinstance(p, dict) and isinstance(p.get("generation"), dict)}
+    if data:
+        notes.append("data: " + "; ".join(sorted(data)))
+    return notes
+
+
+def _quality_metric_names() -> set[str]:
+    from ..metrics import metrics
+    return {m.name for m in metrics if m.score is not None}
     return notes
 
 

@@ -1,0 +1,221 @@
+"""The lip-sync generation protocol: a variant lip-syncs each (video, audio) item of a
+suite's data exactly as Wav2Lip's inference does, and the result is kept as a video.
+
+Per item: face boxes (detected, padded, smoothed); mel windows of 16 columns starting at
+``int(i * 80 / fps)``, the last window taken from the end of the spectrogram (edge
+padding); video frames reused cyclically when the audio is longer; each face resized to
+96x96 (BGR, as the model was trained), its lower half zeroed and stacked with the
+unmasked face; the prediction scaled to 0..255, truncated to uint8, resized back to the
+box and pasted into the frame. The generated video is written with the driving audio and
+cached under ``$AVATARBENCH_CACHE/generated`` keyed by the variant (name, precision,
+weights or seed, recipe) and the item's data hash. Metrics read the frames back from that
+video, so they score what a viewer would see. The ground-truth variant returns the
+unmasked face unchanged, so ground truth goes through the same resize, paste and encode."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .clips import AUDIO_RATE, FPS, Clip
+from .errors import BadInput
+
+FACE_SIZE = 96
+MEL_STEP = 16
+PROTOCOL_VERSION = 1
+LAYOUTS = ("lrs", "videos", "pairs")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A suite's data: ``layout`` lrs (Wav2Lip-preprocessed speaker/clip folders),
+    videos (a folder of talking-head videos) or pairs (Wav2Lip's test_filelists)."""
+    layout: str
+    root: Optional[str] = None
+    filelist: Optional[str] = None
+    limit: Optional[int] = None
+    batch_size: int = 32
+    name: str = ""
+
+    def describe(self) -> str:
+        marker = Path(self.root) / "SYNTHETIC"
+        what = f"{self.name or self.layout} at {self.root}"
+        if self.filelist:
+            what += f" (clips from {self.filelist})"
+        if self.limit:
+            what += f", first {self.limit} clips"
+        if marker.is_file():
+            what += ", synthetic: " + marker.read_text().strip().splitlines()[0]
+        return what
+
+    @classmethod
+    def from_suite(cls, data: dict, suite: str, root: Optional[str], limit: Optional[int]) -> "DataSpec":
+        known = {"layout", "root", "filelist", "limit", "batch_size", "name", "split"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInput(f"suite {suite}: data has no field {', '.join(map(repr, unknown))}; "
+                           f"fields: {', '.join(sorted(known))}")
+        layout = data.get("layout", "lrs")
+        if layout not in LAYOUTS:
+            raise BadInput(f"suite {suite}: data.layout '{layout}' is not one of {', '.join(LAYOUTS)}")
+        root = root or data.get("root")
+        if not root:
+            raise BadInput(f"suite {suite} scores generated video and needs data: pass --data-root "
+                           f"DIR ({_LAYOUT_HELP[layout]})")
+        if not Path(root).expanduser().is_dir():
+            raise BadInput(f"suite {suite}: data root {root} is not a folder")
+        filelist = data.get("filelist")
+        if filelist and not Path(filelist).is_absolute():
+            filelist = str(Path(root).expanduser() / filelist)
+        return cls(layout=layout, root=str(Path(root).expanduser()), filelist=filelist,
+                   limit=limit if limit is not None else data.get("limit"),
+                   batch_size=int(data.get("batch_size", 32)), name=data.get("name", ""))
+
+
+_LAYOUT_HELP = {
+    "lrs": "the Wav2Lip-preprocessed LRS2/LRS3 folder: SPEAKER/CLIP/0.jpg, 1.jpg, ..., audio.wav",
+    "videos": "a folder of talking-head videos with audio",
+    "pairs": "the folder the pair list's video and audio paths are relative to",
+}
+
+
+def items_of(spec: DataSpec) -> list:
+    from .data import datasets
+    if spec.layout == "lrs":
+        items = datasets.lrs_items(spec.root, spec.filelist)
+    elif spec.layout == "videos":
+        items = datasets.video_folder_items(spec.root)
+    else:
+        if not spec.filelist:
+            raise BadInput("data.layout 'pairs' needs data.filelist (a Wav2Lip test_filelists file)")
+        items = datasets.pair_items(spec.filelist, spec.root)
+    if not items:
+        raise BadInput(f"no clips found under {spec.root} (layout {spec.layout}: {_LAYOUT_HELP[spec.layout]})")
+    return items[:spec.limit] if spec.limit else items
+
+
+def mel_chunk_count(n_columns: int, fps: float = FPS) -> int:
+    """How many windows Wav2Lip's inference takes from a spectrogram of ``n_columns``."""
+    step = 80.0 / fps
+    full = 0
+    while int(full * step) + MEL_STEP <= n_columns:
+        full += 1
+    return full + 1   # the loop ends with one window taken from the end
+
+
+def _boxes_for(item, frames: np.ndarray) -> np.ndarray:
+    if Path(item.video).is_dir():   # Wav2Lip-preprocessed frames are face crops already
+        h, w = frames.shape[1:3]
+        return np.tile(np.array([[0, 0, w, h]]), (len(frames), 1))
+    from .data.faces import face_boxes
+    return face_boxes(frames, cache_key=_item_digest(item), name=item.name)
+
+
+def _item_digest(item) -> str:
+    from .weights import sha256_of
+    h = hashlib.sha256()
+    for p in (Path(item.video), Path(item.audio)):
+        if p.is_dir():
+            for f in sorted(p.iterdir()):
+                if f.is_file():
+                    h.update(f.name.encode() + sha256_of(f).encode())
+        elif p.is_file():
+            h.update(sha256_of(p).encode())
+    return h.hexdigest()
+
+
+def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel: np.ndarray,
+             dtype: torch.dtype = torch.float32, device: str = "cpu", batch_size: int = 32,
+             fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
+    """Lip-sync ``frames`` (RGB uint8) to ``mel``; returns (generated frames, the source
+    frames they were made from), both ``len(mel windows)`` long."""
+    import cv2
+    from .data.audio import mel_windows
+
+    n = mel_chunk_count(mel.shape[1], fps)
+    windows = mel_windows(mel, n, fps)
+    src = np.stack([frames[i % len(frames)] for i in range(n)])
+    out = src.copy()
+    for start in range(0, n, batch_size):
+        idx = range(start, min(n, start + batch_size))
+        faces = []
+        for i in idx:
+            x1, y1, x2, y2 = (int(v) for v in boxes[i % len(boxes)])
+            bgr = cv2.cvtColor(src[i][y1:y2, x1:x2], cv2.COLOR_RGB2BGR)
+            faces.append(cv2.resize(bgr, (FACE_SIZE, FACE_SIZE)))
+        faces = np.asarray(faces)
+        masked = faces.copy()
+        masked[:, FACE_SIZE // 2:] = 0
+        face_in = np.concatenate((masked, faces), axis=3) / 255.0
+        face_t = torch.from_numpy(face_in.transpose(0, 3, 1, 2)).to(device=device, dtype=dtype)
+        mel_t = torch.from_numpy(windows[list(idx)][:, None]).to(device=device, dtype=dtype)
+        with torch.inference_mode():
+            pred = model(mel_t, face_t)
+        pred = pred.float().cpu().numpy()
+        if not np.isfinite(pred).all():
+            raise BadInput(f"the model produced NaN or infinite values (frames {idx.start}-{idx.stop - 1})")
+        pred = pred.transpose(0, 2, 3, 1) * 255.0
+        for j, i in enumerate(idx):
+            x1, y1, x2, y2 = (int(v) for v in boxes[i % len(boxes)])
+            patch = cv2.resize(pred[j].astype(np.uint8), (x2 - x1, y2 - y1))
+            out[i, y1:y2, x1:x2] = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    return out, src
+
+
+def variant_key(cell) -> dict:
+    """What identifies the generator: a changed weight, seed or recipe is a new key."""
+    v = cell.variant
+    cell.model()
+    return {"variant": v.name, "precision": v.precision, "weights_sha256": cell.weights_sha256,
+            "seed": cell.seed if not cell.weights_sha256 else None,
+            "recipe": (cell.provenance.get("quantize") or {}).get("recipe_hash"),
+            "ground_truth": bool(v.extras.get("ground_truth")), "protocol": PROTOCOL_VERSION}
+
+
+def clips_for_cell(cell) -> list[Clip]:
+    """Generate (or read from the cache) the variant's videos on the suite's data."""
+    spec: Optional[DataSpec] = cell.data
+    if spec is None:
+        raise BadInput(f"metric needs generated video, but the suite has no data section")
+    from .data.audio import wav2lip_mel
+    from .data.datasets import load_item
+    from .data.video import read_video, write_video
+    from .quantize import cache_root
+
+    key = variant_key(cell)
+    key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_root() / "generated" / f"{cell.variant.name.replace('/', '_')}-{key_hash}"
+    clips, notes = [], []
+    model = cell.model()
+    items = items_of(spec)
+    for item in tqdm(items, desc=f"generate {cell.variant.name}", unit="clip", leave=False):
+        frames, wav, item_notes = load_item(item)
+        notes += item_notes
+        boxes = _boxes_for(item, frames)
+        digest = _item_digest(item)
+        video = folder / f"{digest[:24]}.mp4"
+        if not video.is_file():
+            mel = wav2lip_mel(wav)
+            fake, _ = generate(model, frames, boxes, mel, dtype=cell.variant.dtype,
+                               device=cell.device, batch_size=spec.batch_size)
+            video.parent.mkdir(parents=True, exist_ok=True)
+            tmp = video.with_suffix(".partial.mp4")
+            write_video(tmp, fake, FPS, audio=wav, rate=AUDIO_RATE)
+            tmp.replace(video)
+            (video.with_suffix(".json")).write_text(json.dumps({"item": item.name, **key}, indent=1))
+        fake, _ = read_video(video, FPS)
+        n = len(fake)
+        real = np.stack([frames[i % len(frames)] for i in range(n)])
+        cyc_boxes = np.stack([boxes[i % len(boxes)] for i in range(n)])
+        clips.append(Clip(name=item.name, fake=fake, real=real, audio=wav, fps=FPS,
+                          boxes=cyc_boxes, identity=frames[0], source=str(item.video),
+                          extras={"video": str(video), "notes": item_notes}))
+    cell.cache["generation"] = {"data": spec.describe(), "videos": str(folder), "key": key,
+                                "clips": len(clips), "notes": notes}
+    return clips
