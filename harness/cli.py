@@ -118,7 +118,7 @@ def cmd_list(args) -> int:
         from .metrics import metrics
         for m in metrics:
             opts = ", ".join(f"{k}={v}" for k, v in m.options.items())
-            print(f"{m.name:14s} {m.direction:6s} {m.unit:6s} needs={m.needs:6s} {m.description}"
+            print(f"{m.name:18s} {m.direction:6s} {m.unit[:10]:10s} needs={m.needs:6s} {m.description}"
                   + (f" [options: {opts}]" if opts else ""))
     elif args.what == "suites":
         from .suite import find_suite, load_suite, suite_names

@@ -363,11 +363,19 @@ def test_identity_metric_matches_facenet_pipeline(env, vggface2_file, face_image
     assert abs(identity.identity([paired], {}).value - expected) < 1e-5
 
 
-def test_identity_rejects_clips_without_faces(env, vggface2_file, face_image):
+def test_identity_without_faces_in_generated_frames(env, vggface2_file, face_image):
+    """Generated frames without a face are a result (the clip is left out and counted;
+    with no face anywhere the cell is skipped with the reason); a source without a face
+    is bad input."""
     from harness.metrics import identity
     noise = np.stack([_noise((96, 96, 3), s) for s in range(3)])
-    with pytest.raises(BadInput, match="noise-clip: MTCNN finds no face in any of its 3 generated frames"):
-        identity.identity([Clip("noise-clip", fake=noise, identity=face_image)], {})
+    result = identity.identity([Clip("noise-clip", fake=noise, identity=face_image)], {})
+    assert result.value is None and "MTCNN finds no face in any generated frame" in result.reason
+    assert "noise-clip (3 frames)" in result.reason
+    good = Clip("face-clip", fake=np.stack([face_image] * 2), identity=face_image)
+    both = identity.identity([Clip("noise-clip", fake=noise, identity=face_image), good], {})
+    assert both.n == 1 and both.stats["clips_without_face"] == {"noise-clip": 3}
+    assert both.value == pytest.approx(identity.identity([good], {}).value)
     with pytest.raises(BadInput, match="noise-source: MTCNN finds no face in the source identity"):
         identity.identity([Clip("noise-source", fake=face_image[None], identity=noise[0])], {})
 
@@ -398,8 +406,8 @@ def test_identity_dlib_on_a_real_face(face_image):
     assert result.value is not None and 0.98 < result.value <= 1.0 + 1e-9
     assert result.stats["frames_without_face"] == {"astronaut": 1}
     assert "dlib" in result.backend and result.settings["weights"][1]["sha256"]
-    with pytest.raises(BadInput, match="noise-clip: dlib finds no face in any"):
-        identity.identity_dlib([Clip("noise-clip", fake=frames[2:], identity=face_image)], {})
+    none = identity.identity_dlib([Clip("noise-clip", fake=frames[2:], identity=face_image)], {})
+    assert none.value is None and "dlib finds no face in any generated frame" in none.reason
 
 
 def test_lmd_on_a_real_face(face_image):
@@ -421,7 +429,9 @@ def test_lmd_on_a_real_face(face_image):
 def test_lmd_errors(face_image):
     from harness.metrics import lmd
     noise = np.stack([_noise(face_image.shape, 8)])
-    with pytest.raises(BadInput, match="noise-clip: dlib finds no face pair"):
+    with pytest.raises(BadInput, match="noise-clip: dlib finds no face in any of its 1 reference frames"):
         lmd.lmd([Clip("noise-clip", fake=noise, real=noise.copy())], {})
+    faceless = lmd.lmd([Clip("faceless", fake=noise, real=face_image[None])], {})
+    assert faceless.value is None and "no face in any generated frame" in faceless.reason
     with pytest.raises(BadInput, match="lmd: clip unpaired has no reference frames"):
         lmd.lmd([Clip("unpaired", fake=noise)], {})

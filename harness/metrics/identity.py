@@ -90,6 +90,14 @@ def source_image(clip: Clip, metric: str) -> tuple[np.ndarray, str]:
     raise BadInput(f"{where}: {metric} needs the source identity (clip.identity or reference frames)")
 
 
+def no_face_reason(detector: str, faceless: dict) -> str:
+    """Why a face metric has no value: no generated frame of any clip holds a face."""
+    names = ", ".join(f"{k} ({v} frames)" for k, v in list(faceless.items())[:5])
+    return (f"{detector} finds no face in any generated frame of the {len(faceless)} clips "
+            f"({names}{', ...' if len(faceless) > 5 else ''}); the generator's output has no "
+            "recognisable face, so there is nothing to compare")
+
+
 def _aggregate(per_clip: dict, extra_stats: dict, backend: str, settings: dict) -> Result:
     values = list(per_clip.values())
     return Result(float(np.mean(values)), n=len(values),
@@ -111,7 +119,7 @@ def identity(clips: list[Clip], options: dict) -> Result:
     except MissingWeights as exc:
         return Result(None, reason=str(exc), backend=BACKEND)
     model = embedder(state, prov["sha256"])
-    per_clip, missed, scored, sources = {}, {}, {}, {}
+    per_clip, missed, scored, sources, faceless = {}, {}, {}, {}, {}
     for clip in clips:
         where = clip.source or clip.name
         image, sources[clip.name] = source_image(clip, "identity")
@@ -126,15 +134,18 @@ def identity(clips: list[Clip], options: dict) -> Result:
                 misses.append(i)
             else:
                 faces.append(face)
-        if not faces:
-            raise BadInput(f"{where}: MTCNN finds no face in any of its {len(clip.fake)} generated frames")
+        if not faces:   # the generator's output holds no face: a result, not bad input
+            faceless[clip.name] = len(clip.fake)
+            continue
         emb = embed(model, torch.stack(faces), batch_size)
         ref = embed(model, src_face[None])
         sims = torch.nn.functional.cosine_similarity(emb, ref.expand_as(emb), dim=1)
         per_clip[clip.name] = float(sims.mean())
         missed[clip.name], scored[clip.name] = misses, len(faces)
+    if not per_clip:
+        return Result(None, reason=no_face_reason("MTCNN", faceless), backend=BACKEND)
     return _aggregate(
-        per_clip, {"frames_scored": scored, "frames_without_face": {k: len(v) for k, v in missed.items()},
+        per_clip, {"clips_without_face": faceless, "frames_scored": scored, "frames_without_face": {k: len(v) for k, v in missed.items()},
                    "frames_without_face_index": {k: v[:50] for k, v in missed.items() if v}},
         BACKEND,
         {"aligner": f"facenet_pytorch.MTCNN(image_size={IMAGE_SIZE}, margin=0, post_process=True), "
@@ -230,7 +241,7 @@ def identity_dlib(clips: list[Clip], options: dict) -> Result:
         dlib_object("detector")
     except MissingWeights as exc:
         return Result(None, reason=str(exc), backend=DLIB_BACKEND)
-    per_clip, missed, sources = {}, {}, {}
+    per_clip, missed, sources, faceless = {}, {}, {}, {}
     for clip in clips:
         where = clip.source or clip.name
         image, sources[clip.name] = source_image(clip, "identity_dlib")
@@ -245,10 +256,13 @@ def identity_dlib(clips: list[Clip], options: dict) -> Result:
             else:
                 sims.append(_cosine(d, ref))
         if not sims:
-            raise BadInput(f"{where}: dlib finds no face in any of its {len(clip.fake)} generated frames")
+            faceless[clip.name] = len(clip.fake)
+            continue
         per_clip[clip.name], missed[clip.name] = float(np.mean(sims)), misses
+    if not per_clip:
+        return Result(None, reason=no_face_reason("dlib", faceless), backend=DLIB_BACKEND)
     return _aggregate(
-        per_clip, {"frames_without_face": {k: len(v) for k, v in missed.items()},
+        per_clip, {"clips_without_face": faceless, "frames_without_face": {k: len(v) for k, v in missed.items()},
                    "frames_without_face_index": {k: v[:50] for k, v in missed.items() if v}},
         DLIB_BACKEND,
         {"detector": f"dlib HOG frontal face detector, upsample {UPSAMPLE}, most confident face",

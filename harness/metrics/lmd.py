@@ -43,7 +43,7 @@ def mouth_distance(fake: np.ndarray, real: np.ndarray) -> tuple[float, float]:
     return px / max(iod, 1e-6), px
 
 
-@register_quality_metric("lmd", direction="lower", unit="fraction of inter-ocular distance",
+@register_quality_metric("lmd", direction="lower", unit="IOD",
                          options={},
                          description="Mouth landmark distance (dlib 68-point, points 48-67) between "
                                      "generated and reference frames, normalised by the reference "
@@ -56,7 +56,7 @@ def lmd(clips: list[Clip], options: dict) -> Result:
         dlib_object("detector")
     except MissingWeights as exc:
         return Result(None, reason=str(exc), backend=BACKEND)
-    per_clip, per_clip_px, fake_miss, real_miss, scored = {}, {}, {}, {}, {}
+    per_clip, per_clip_px, fake_miss, real_miss, scored, faceless = {}, {}, {}, {}, {}, {}
     for clip in clips:
         where = clip.source or clip.name
         clip.paired("lmd")
@@ -74,15 +74,20 @@ def lmd(clips: list[Clip], options: dict) -> Result:
             values.append(v)
             pixels.append(px)
         if not values:
-            raise BadInput(f"{where}: dlib finds no face pair in any of its {len(clip.fake)} frames "
-                           f"({len(misses_f)} generated and {len(misses_r)} reference frames without a face)")
+            if len(misses_r) == len(clip.real):
+                raise BadInput(f"{where}: dlib finds no face in any of its {len(clip.real)} reference frames")
+            faceless[clip.name] = len(misses_f)   # the generated frames hold no face: a result
+            continue
         per_clip[clip.name], per_clip_px[clip.name] = float(np.mean(values)), float(np.mean(pixels))
         fake_miss[clip.name], real_miss[clip.name], scored[clip.name] = misses_f, misses_r, len(values)
+    if not per_clip:
+        from .identity import no_face_reason
+        return Result(None, reason=no_face_reason("dlib", faceless), backend=BACKEND)
     values = list(per_clip.values())
     return Result(
         float(np.mean(values)), n=len(values),
         stats={"per_clip": per_clip, "per_clip_pixels": per_clip_px, "std": float(np.std(values)),
-               "frames_scored": scored,
+               "frames_scored": scored, "clips_without_face": faceless,
                "generated_frames_without_face": {k: len(v) for k, v in fake_miss.items()},
                "reference_frames_without_face": {k: len(v) for k, v in real_miss.items()}},
         backend=BACKEND,

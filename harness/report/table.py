@@ -121,11 +121,20 @@ def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
             names = ", ".join(sorted(set(quality["variant"]) - {"ground-truth"}))
             notes.append(f"weights: random initialisation for {names}: their quality scores "
                          "describe untrained generators, not the published models")
+    unverified = sorted({w.get("file", "?") for p in df["provenance"] if isinstance(p, dict)
+                         for w in _weights_of(p) if w.get("check") == "unverified"})
+    if unverified:
+        notes.append("weights not verified against their canonical hash: " + ", ".join(unverified))
     data = {str(p["generation"].get("data")) for p in df["provenance"]
             if isinstance(p, dict) and isinstance(p.get("generation"), dict)}
     if data:
         notes.append("data: " + "; ".join(sorted(data)))
     return notes
+
+
+def _weights_of(prov: dict) -> list[dict]:
+    w = (prov.get("settings") or {}).get("weights")
+    return [x for x in (w if isinstance(w, list) else [w]) if isinstance(x, dict)]
 
 
 def _quality_metric_names() -> set[str]:
