@@ -2,7 +2,8 @@
 looked for, and checking that what is loaded is what the name promises.
 
 Look-up order: ``$AVATARBENCH_WEIGHTS`` (a folder), then the torch hub cache
-(``torch.hub.get_dir()/checkpoints``, where the reference packages keep them). Files are
+(``torch.hub.get_dir()/checkpoints``, where pytorch-fid and torchvision keep them), then
+``$TORCH_HOME/checkpoints`` (where facenet-pytorch keeps its file). Files are
 downloaded only on request (``avatarbench weights download``), never during a run or a
 test. A name that carries a hash prefix (``...-6726825d.pth``) must match the file's
 sha256; ``AVATARBENCH_ALLOW_UNVERIFIED_WEIGHTS=1`` (or ``--allow-unverified-weights``)
@@ -13,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -76,6 +77,11 @@ def search_folders() -> list[Path]:
     if os.environ.get(ENV_FOLDER):
         folders.append(Path(os.environ[ENV_FOLDER]).expanduser())
     folders.append(Path(torch.hub.get_dir()) / "checkpoints")
+    # facenet-pytorch keeps its file in $TORCH_HOME/checkpoints (not hub/checkpoints)
+    torch_home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME")
+                                                           or Path.home() / ".cache") / "torch")
+    if torch_home.expanduser() / "checkpoints" not in folders:
+        folders.append(torch_home.expanduser() / "checkpoints")
     return folders
 
 

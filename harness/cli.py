@@ -196,16 +196,28 @@ def cmd_score(args) -> int:
     if res.value is None:
         raise BadInput(f"{metric.name} could not be computed: {res.reason}")
     if args.json:
-        print(json.dumps({"metric": metric.name, "value": res.value, "unit": metric.unit,
-                          "direction": metric.direction, "n": res.n, "backend": res.backend,
-                          "settings": res.settings, "stats": res.stats, "notes": notes},
-                         indent=2, default=str))
+        print(json.dumps(_json_safe({"metric": metric.name, "value": res.value, "unit": metric.unit,
+                                     "direction": metric.direction, "n": res.n, "backend": res.backend,
+                                     "settings": res.settings, "stats": res.stats, "notes": notes}),
+                         indent=2, default=str, allow_nan=False))
     else:
         print(f"{metric.name}: {res.value:.6g} {metric.unit}  (n={res.n}, {res.backend})")
         warning = (res.stats or {}).get("warning")
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _json_safe(obj):
+    """Strict JSON: a non-finite number (PSNR of identical frames is inf) becomes a string."""
+    import math
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 def cmd_weights(args) -> int:

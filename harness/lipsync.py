@@ -1,16 +1,22 @@
 """The lip-sync generation protocol: a variant lip-syncs each (video, audio) item of a
-suite's data exactly as Wav2Lip's inference does, and the result is kept as a video.
+suite's data the way Wav2Lip's ``inference.py`` does, and the result is kept as a video.
 
-Per item: face boxes (detected, padded, smoothed); mel windows of 16 columns starting at
-``int(i * 80 / fps)``, the last window taken from the end of the spectrogram (edge
-padding); video frames reused cyclically when the audio is longer; each face resized to
-96x96 (BGR, as the model was trained), its lower half zeroed and stacked with the
-unmasked face; the prediction scaled to 0..255, truncated to uint8, resized back to the
-box and pasted into the frame. The generated video is written with the driving audio and
-cached under ``$AVATARBENCH_CACHE/generated`` keyed by the variant (name, precision,
-weights or seed, recipe) and the item's data hash. Metrics read the frames back from that
+Per item: face boxes (detected, padded 0/10/0/0 and smoothed over 5 frames); mel windows of
+16 columns starting at ``int(i * 80 / fps)``, the last window taken from the end of the
+spectrogram; video frames reused cyclically if the audio is longer; each face resized to
+96x96 (BGR, as the model was trained), its lower half zeroed and stacked with the unmasked
+face; the prediction scaled to 0..255, truncated to uint8, resized back to the box and
+pasted into the frame. The generated video is written with the driving audio and cached
+under ``$AVATARBENCH_CACHE/generated`` keyed by the variant (name, precision, weights or
+seed and values, recipe) and the item's data hash. Metrics read the frames back from that
 video, so they score what a viewer would see. The ground-truth variant returns the
-unmasked face unchanged, so ground truth goes through the same resize, paste and encode."""
+unmasked face unchanged, so ground truth goes through the same resize, paste and encode.
+
+Where this differs from Wav2Lip's scripts (and is recorded as such): faces are found by
+facenet-pytorch's MTCNN (largest face), not S3FD; a clip's audio and video are first
+trimmed to the shorter of the two (``data.datasets.load_item``), so frames are reused only
+for the window past the end; every layout uses ``inference.py``'s settings, including pair
+lists, for which Wav2Lip's evaluation script pads boxes by 0 and takes no end window."""
 from __future__ import annotations
 
 import hashlib
@@ -51,12 +57,20 @@ class DataSpec:
         if self.limit:
             what += f", first {self.limit} clips"
         if marker.is_file():
-            what += ", synthetic: " + marker.read_text().strip().splitlines()[0]
+            lines = marker.read_text(errors="replace").strip().splitlines()
+            what += ", synthetic" + (f": {lines[0]}" if lines else "")
         return what
+
+    def fingerprint(self) -> dict:
+        """What a run folder's results were scored on; a resumed run must match it."""
+        names = [item.name for item in items_of(self)]
+        return {"layout": self.layout, "root": self.root, "filelist": self.filelist,
+                "limit": self.limit, "clips": len(names),
+                "clips_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
 
     @classmethod
     def from_suite(cls, data: dict, suite: str, root: Optional[str], limit: Optional[int]) -> "DataSpec":
-        known = {"layout", "root", "filelist", "limit", "batch_size", "name", "split"}
+        known = {"layout", "root", "filelist", "limit", "batch_size", "name"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise BadInput(f"suite {suite}: data has no field {', '.join(map(repr, unknown))}; "
@@ -73,9 +87,13 @@ class DataSpec:
         filelist = data.get("filelist")
         if filelist and not Path(filelist).is_absolute():
             filelist = str(Path(root).expanduser() / filelist)
+        limit = limit if limit is not None else data.get("limit")
+        for field, value in (("limit", limit), ("batch_size", data.get("batch_size", 32))):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise BadInput(f"suite {suite}: data {field} (or --{field.replace('_', '-')}) must be a "
+                               f"whole number of at least 1, got {value!r}")
         return cls(layout=layout, root=str(Path(root).expanduser()), filelist=filelist,
-                   limit=limit if limit is not None else data.get("limit"),
-                   batch_size=int(data.get("batch_size", 32)), name=data.get("name", ""))
+                   limit=limit, batch_size=data.get("batch_size", 32), name=data.get("name", ""))
 
 
 _LAYOUT_HELP = {
@@ -170,10 +188,14 @@ def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel:
 
 def variant_key(cell) -> dict:
     """What identifies the generator: a changed weight, seed or recipe is a new key."""
+    from .cache import state_sha256
     v = cell.variant
     cell.model()
+    random_init = not cell.weights_sha256 and "recipe" not in v.extras
     return {"variant": v.name, "precision": v.precision, "weights_sha256": cell.weights_sha256,
             "seed": cell.seed if not cell.weights_sha256 else None,
+            # a random-init model is identified by its values (a changed plugin or seed)
+            "state_sha256": state_sha256(cell.float_model()) if random_init else None,
             "recipe": (cell.provenance.get("quantize") or {}).get("recipe_hash"),
             "ground_truth": bool(v.extras.get("ground_truth")), "protocol": PROTOCOL_VERSION}
 
@@ -182,11 +204,11 @@ def clips_for_cell(cell) -> list[Clip]:
     """Generate (or read from the cache) the variant's videos on the suite's data."""
     spec: Optional[DataSpec] = cell.data
     if spec is None:
-        raise BadInput(f"metric needs generated video, but the suite has no data section")
+        raise BadInput("metric needs generated video, but the suite has no data section")
     from .data.audio import wav2lip_mel
     from .data.datasets import load_item
     from .data.video import read_video, write_video
-    from .quantize import cache_root
+    from .cache import cache_root
 
     key = variant_key(cell)
     key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -205,9 +227,7 @@ def clips_for_cell(cell) -> list[Clip]:
             fake, _ = generate(model, frames, boxes, mel, dtype=cell.variant.dtype,
                                device=cell.device, batch_size=spec.batch_size)
             video.parent.mkdir(parents=True, exist_ok=True)
-            tmp = video.with_suffix(".partial.mp4")
-            write_video(tmp, fake, FPS, audio=wav, rate=AUDIO_RATE)
-            tmp.replace(video)
+            write_video(video, fake, FPS, audio=wav, rate=AUDIO_RATE)   # appears only when complete
             (video.with_suffix(".json")).write_text(json.dumps({"item": item.name, **key}, indent=1))
         fake, _ = read_video(video, FPS)
         n = len(fake)
@@ -217,5 +237,8 @@ def clips_for_cell(cell) -> list[Clip]:
                           boxes=cyc_boxes, identity=frames[0], source=str(item.video),
                           extras={"video": str(video), "notes": item_notes}))
     cell.cache["generation"] = {"data": spec.describe(), "videos": str(folder), "key": key,
+                                "protocol": "Wav2Lip inference.py; faces: MTCNN (facenet-pytorch), "
+                                            "pads 0/10/0/0, 5-frame smoothing" if spec.layout != "lrs"
+                                            else "Wav2Lip inference.py; faces: the preprocessed crops",
                                 "clips": len(clips), "notes": notes}
     return clips

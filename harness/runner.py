@@ -163,7 +163,8 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo) -> None:
+def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo,
+                 data: Optional[dict] = None) -> None:
     digest = suite.digest()
     meta = read_run_json(run_dir)
     if run_dir.exists() and fresh and any(run_dir.iterdir()):
@@ -177,6 +178,11 @@ def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo) ->
             f"run folder {run_dir} holds a run of suite '{meta.get('suite', {}).get('name')}' "
             f"with hash {str(meta.get('suite_hash'))[:12]}, but {suite.path} now hashes to "
             f"{digest[:12]}; pass --fresh (the old run is kept beside it) or --out DIR")
+    elif meta and data and meta.get("data") and meta["data"] != data:
+        was, now = meta["data"], data
+        diff = ", ".join(f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in now if was.get(k) != now.get(k))
+        raise BadInput(f"run folder {run_dir} was scored on other data ({diff}); resuming would mix "
+                       "two datasets in one table. Pass --fresh (the old run is kept beside it) or --out DIR")
     run_dir.mkdir(parents=True, exist_ok=True)
     cut = repair_records(run_dir)
     if cut:
@@ -189,6 +195,8 @@ def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo) ->
                 "suite_hash": digest, "versions": _versions(), "git_commit": _git_commit(),
                 "host": _host(), "device": device, "seed": suite.seed, "started": _now(),
                 "argv": sys.argv, "plugins": loaded_plugins()}
+    if data:
+        meta["data"] = data
     write_json_atomic(run_dir / RUN_JSON, meta)
 
 
@@ -201,7 +209,8 @@ def _record(suite: Suite, digest: str, v: Variant, pm: PlannedMetric, device: st
            "display": {"scale": pm.metric.display_scale, "unit": pm.metric.display_unit},
            "suite": suite.name, "suite_hash": digest, "device": device, "time": _now(),
            "wall_s": round(wall, 4)}
-    weights = {"weights": v.weights or "random init (seed %d)" % suite.seed,
+    weights = {"weights": "none (ground truth)" if v.extras.get("ground_truth")
+               else v.weights or "random init (seed %d)" % suite.seed,
                "weights_sha256": weights_sha, **(made or {})}
     if res is None:
         rec.update(status="failed", value=None, n=0, error=error, bad_input=bad_input,
@@ -241,13 +250,13 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     planned_metrics = resolve_metrics(suite)
     digest = suite.digest()
     run_dir = Path(out) if out else Path("results") / suite.name
-    open_run_dir(run_dir, suite, fresh, device, echo)
     data = None
     if suite.data is not None and any(pm.metric.needs == "clips" for pm in planned_metrics):
         from .lipsync import DataSpec
         data = DataSpec.from_suite(suite.data, suite.path or suite.name, data_root, limit)
     elif limit is not None or data_root:
         echo(f"note: --limit/--data-root have no effect: suite '{suite.name}' scores no generated video")
+    open_run_dir(run_dir, suite, fresh, device, echo, data.fingerprint() if data else None)
 
     done = iter_completed(read_records(run_dir, latest_only=False))
     todo = [(v, pm) for v in planned_variants for pm in planned_metrics if (v.name, pm.key) not in done]

@@ -46,15 +46,30 @@ def _read_image(path: Path) -> np.ndarray:
         raise BadInput(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from exc
 
 
+def _read_images(folder: Path) -> np.ndarray:
+    """Every image of a folder (any names, as pytorch-fid takes them): numbered names in
+    numeric order (0.jpg, 1.jpg, ..., 10.jpg), others by name."""
+    from .data.video import numbered_images, read_frames_folder
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(numbered_images(folder)) == len(files):
+        return read_frames_folder(folder)
+    frames = [_read_image(p)[0] for p in files]
+    sizes = {f.shape for f in frames}
+    if len(sizes) > 1:
+        raise BadInput(f"{folder}: images differ in size ({', '.join(map(str, sorted(sizes)[:3]))}); "
+                       "resize them to one size first")
+    return np.stack(frames)
+
+
 def _media(path: Path, want_audio: bool, notes: list[str]) -> list[tuple[str, np.ndarray, Optional[np.ndarray]]]:
     """(name, frames, audio or None) for each clip at ``path``."""
     from .data.audio import load_audio
-    from .data.video import read_frames_folder, read_video
+    from .data.video import read_video
     kind = _kind(path)
     if kind == "image":
         return [(path.stem, _read_image(path), None)]
     if kind == "images":
-        return [(path.name, read_frames_folder(path), None)]
+        return [(path.name, _read_images(path), None)]
     files = [path] if kind == "video" else sorted(p for p in path.iterdir()
                                                   if p.suffix.lower() in VIDEO_SUFFIXES)
     out = []

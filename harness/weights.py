@@ -55,16 +55,15 @@ def _listing(names: list[str], limit: int = 8) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-def load_into(model: nn.Module, path: str | Path, what: str = "model") -> str:
-    """Load a checkpoint into ``model`` strictly; return the file's sha256."""
-    state = read_state_dict(path)
-    expected = model.state_dict()
+def check_fit(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], what: str) -> None:
+    """Raise BadInput listing missing keys, unexpected keys and shape mismatches of
+    ``state`` against ``expected`` (a model's state dict); ``what`` starts the message."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
              if k in state and state[k].shape != v.shape]
     if missing or unexpected or wrong:
-        parts = [f"checkpoint {path} does not fit {what}:"]
+        parts = [what + ":"]
         if missing:
             parts.append(f"missing keys ({len(missing)}): {_listing(missing)}")
         if unexpected:
@@ -72,5 +71,11 @@ def load_into(model: nn.Module, path: str | Path, what: str = "model") -> str:
         if wrong:
             parts.append(f"shape mismatches, checkpoint vs model ({len(wrong)}): {_listing(wrong)}")
         raise BadInput("\n  ".join(parts))
+
+
+def load_into(model: nn.Module, path: str | Path, what: str = "model") -> str:
+    """Load a checkpoint into ``model`` strictly; return the file's sha256."""
+    state = read_state_dict(path)
+    check_fit(state, model.state_dict(), f"checkpoint {path} does not fit {what}")
     model.load_state_dict(state, strict=True)
     return sha256_of(path)

@@ -284,13 +284,19 @@ def test_lse_from_boxes_equals_lse_from_crops(env, sync_clip):
                                         "12 frames, as syncnet_python does"]
 
 
-def test_lse_rejects_a_clip_shorter_than_one_window(env, sync_clip):
+def test_lse_leaves_out_clips_shorter_than_one_window(env, sync_clip):
+    """A clip with no complete window is left out and named; with no clip left the cell
+    is skipped with that reason (score exits 2 with it)."""
     import harness.metrics.lse as lse
     _, faces, audio = sync_clip
-    short = Clip("tiny-clip", fake=faces[:5], audio=audio.astype(np.float32) / 32768,
-                 extras={"faces224": faces[:5]})
-    with pytest.raises(BadInput, match="tiny-clip: too short"):
-        lse.lse_d([short], {})
+    wav = audio.astype(np.float32) / 32768
+    short = Clip("tiny-clip", fake=faces[:5], audio=wav, extras={"faces224": faces[:5]})
+    alone = lse.lse_d([short], {})
+    assert alone.value is None and "tiny-clip: too short" in alone.reason
+    full = Clip("full-clip", fake=faces, audio=wav, extras={"faces224": faces})
+    both = lse.lse_d([short, full], {})
+    assert both.n == 1 and both.value == pytest.approx(lse.lse_d([full], {}).value)
+    assert "tiny-clip: too short" in both.stats["clips_too_short"][0]
     no_audio = Clip("silent-clip", fake=faces, extras={"faces224": faces})
     with pytest.raises(BadInput, match="silent-clip: no audio"):
         lse.lse_c([no_audio], {})

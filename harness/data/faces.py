@@ -57,7 +57,7 @@ def _settings() -> dict:
 
 
 def _cache_file(frames: np.ndarray, cache_key: Optional[str]) -> Path:
-    from ..quantize import cache_root
+    from ..cache import cache_root
     if cache_key is None:
         h = hashlib.sha256()
         h.update(repr((frames.shape, str(frames.dtype), sorted(_settings().items()))).encode())
@@ -68,7 +68,8 @@ def _cache_file(frames: np.ndarray, cache_key: Optional[str]) -> Path:
     else:    # keys such as 'speaker/clip': readable, and distinct from 'speaker_clip'
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key).strip("._") or "clip"
         name = f"{safe}-{hashlib.sha256(cache_key.encode()).hexdigest()[:10]}"
-    return cache_root() / "faces" / f"{name}.npy"
+    settings = hashlib.sha256(repr(sorted(_settings().items())).encode()).hexdigest()[:10]
+    return cache_root() / "faces" / settings / f"{name}.npy"   # new detector settings: new boxes
 
 
 def face_boxes(frames: np.ndarray, cache_key: Optional[str] = None, name: str = "") -> np.ndarray:

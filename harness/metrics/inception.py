@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .. import canonical_weights
+from ..cache import cache_root
 from ..errors import BadInput
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -197,10 +198,6 @@ def _features(arrays: list[np.ndarray], model: torch.nn.Module, key: str, batch_
 def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of features, exactly as pytorch-fid computes them."""
     return np.mean(feats, axis=0), np.cov(feats, rowvar=False)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AVATARBENCH_CACHE") or Path.home() / ".cache" / "avatarbench")
 
 
 def _cached(path: Path, names: tuple[str, ...]) -> Optional[dict]:

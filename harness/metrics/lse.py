@@ -38,6 +38,11 @@ BACKEND = "syncnet_python SyncNet (S) syncnet_v2"
 OPTIONS = {"vshift": 15, "batch_size": 20, "device": "cpu"}
 
 
+class TooShort(BadInput):
+    """A clip with no complete sync window: left out of a multi-clip score, and the reason
+    when no clip is long enough."""
+
+
 @dataclass
 class SyncScore:
     offset: int
@@ -133,7 +138,7 @@ def sync_score(model, faces_bgr: np.ndarray, mfcc: np.ndarray, n_audio_samples: 
     min_length = min(len(faces_bgr), n_audio_samples // SAMPLES_PER_FRAME)
     last = min_length - FRAMES_PER_WINDOW
     if last <= 0:
-        raise BadInput(f"{where}: too short for lip-sync scoring: {len(faces_bgr)} frames and "
+        raise TooShort(f"{where}: too short for lip-sync scoring: {len(faces_bgr)} frames and "
                        f"{n_audio_samples / AUDIO_RATE:.3f} s of audio give no complete "
                        f"{FRAMES_PER_WINDOW}-frame window (need at least {FRAMES_PER_WINDOW + 1} "
                        f"frames and {(FRAMES_PER_WINDOW + 1) * SAMPLES_PER_FRAME} audio samples)")
@@ -221,23 +226,33 @@ def _score(clips: list[Clip], options: dict, which: str) -> Result:
     except MissingWeights as exc:
         return Result(None, reason=str(exc), backend=BACKEND)
     model = _model(state, prov["sha256"], opts["device"])
-    per_clip, offsets, windows, crops, notes = {}, {}, {}, set(), []
+    per_clip, offsets, windows, crops, notes, short = {}, {}, {}, set(), [], []
     for clip in clips:
-        s, how = score_clip(clip, model, opts, prov["sha256"])
+        try:
+            s, how = score_clip(clip, model, opts, prov["sha256"])
+        except TooShort as exc:
+            short.append(str(exc))
+            continue
         per_clip[clip.name] = getattr(s, which)
         offsets[clip.name] = s.offset
         windows[clip.name] = s.windows
         crops.add(how)
         if s.note:
             notes.append(f"{clip.source or clip.name}: {s.note}")
+    if not per_clip:
+        return Result(None, reason="no clip is long enough for lip-sync scoring: " + "; ".join(short[:3]),
+                      backend=BACKEND)
     values = list(per_clip.values())
     return Result(
         float(np.mean(values)), n=len(values),
         stats={"per_clip": per_clip, "offset": offsets, "windows": windows,
-               "std": float(np.std(values)), **({"notes": notes} if notes else {})},
+               "std": float(np.std(values)), **({"notes": notes} if notes else {}),
+               **({"clips_too_short": short} if short else {})},
         backend=BACKEND,
         settings={"vshift": opts["vshift"], "batch_size": opts["batch_size"], "crop": CROP,
-                  "crop_scale": CROP_SCALE, "box_smoothing": f"median filter {SMOOTH_KERNEL}",
+                  "crop_scale": CROP_SCALE, "box_smoothing": f"median filter {SMOOTH_KERNEL} (shorter for clips under 7 frames)",
+                  "faces_note": "boxes from the generation protocol (or MTCNN), not syncnet_python's "
+                                "S3FD tracks; compare with the ground-truth row of the same run",
                   "faces_from": sorted(crops), "color": "BGR 0..255 (cv2.imread order)",
                   "mfcc": "python_speech_features.mfcc defaults on int16 samples, 16 kHz",
                   "window": f"{FRAMES_PER_WINDOW} frames / {MFCC_PER_WINDOW} MFCC columns",

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..cache import cache_root
 from ..errors import BadInput
-from ..weights import read_state_dict, sha256_of
+from ..weights import check_fit, read_state_dict, sha256_of
 
 EMBEDDING = 1024
 
@@ -243,21 +244,8 @@ def check_against_model(state: dict[str, torch.Tensor], path: Path) -> dict[str,
     for k, v in expected.items():
         if k not in state and k.endswith("num_batches_tracked"):
             state[k] = torch.zeros_like(v)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        parts = [f"weights {path} do not fit syncnet_python's SyncNet (S):"]
-        for what, names in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)):
-            if names:
-                parts.append(f"{what} ({len(names)}): {', '.join(names[:6])}")
-        raise BadInput("\n  ".join(parts))
+    check_fit(state, expected, f"weights {path} do not fit syncnet_python's SyncNet (S)")
     return OrderedDict((k, state[k].to(v.dtype).contiguous()) for k, v in expected.items())
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AVATARBENCH_CACHE") or Path.home() / ".cache" / "avatarbench")
 
 
 def converted_path(path: Path, digest: str) -> Path:

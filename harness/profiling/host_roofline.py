@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..quantize import cache_root
+from ..cache import cache_root
 from .latency import all_threads, measure_interleaved, num_threads
 from .macs import outres_layers
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import warnings
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Optional
 
 import torch
 
+from ..cache import cache_root, state_sha256
 from ..errors import BadInput
 from .recipe import BACKENDS, Recipe, parse_recipe
 
@@ -21,10 +20,6 @@ __all__ = ["BACKENDS", "Recipe", "cache_root", "materialize", "parse_recipe", "q
 
 DEFAULT_RECIPES = {"int8": {"backend": "torch", "precision": "int8"},
                    "mixed": {"backend": "torch", "precision": "mixed"}}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AVATARBENCH_CACHE") or Path.home() / ".cache" / "avatarbench")
 
 
 def quantized_variant(parent, recipe: Recipe | dict, name: Optional[str] = None,
@@ -50,14 +45,6 @@ def _versions() -> dict:
         except PackageNotFoundError:
             pass
     return out
-
-
-def _state_sha256(model) -> str:
-    h = hashlib.sha256()
-    for k, t in model.state_dict().items():
-        h.update(k.encode())
-        h.update(t.detach().contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
@@ -86,7 +73,7 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
     held_out = stand_in_batches(variant, 2, cal.batch_size, cal.seed + 1)
     cal_sha = batches_sha256(calibration)
     key_src = {"recipe": recipe.model_dump(mode="json"), "parent": variant.parent,
-               "weights": _state_sha256(float_model), "calibration": cal_sha, "versions": _versions()}
+               "weights": state_sha256(float_model), "calibration": cal_sha, "versions": _versions()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()
     folder = cache_root() / "quantize" / key[:20]
     meta_path = folder / "meta.json"

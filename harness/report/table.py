@@ -110,6 +110,7 @@ def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
                             else ", median of %s calls" % ok.iloc[0]["n"] if m.startswith("latency") else ""))
         elif prov.get("backend"):
             notes.append(f"{m}: {prov['backend']}")
+        notes += _quality_caveats(m, ok)
     random = df[[str((p or {}).get("weights", "")).startswith("random init") if isinstance(p, dict) else False
                  for p in df["provenance"]]]
     if not random.empty:
@@ -132,6 +133,25 @@ def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
     return notes
 
 
+def _quality_caveats(metric: str, ok: pd.DataFrame) -> list[str]:
+    """What a quality number in the table does not say by itself: a small-sample warning,
+    clips left out because the generator left no detectable face."""
+    out = []
+    stats = [(r["variant"], r.get("stats") if isinstance(r.get("stats"), dict) else {})
+             for _, r in ok.iterrows()]
+    warnings = sorted({st["warning"] for _, st in stats if st.get("warning")})
+    out += [f"{metric}: {w}" for w in warnings[:2]]
+    for variant, st in stats:
+        short = st.get("clips_too_short") or []
+        if short:
+            out.append(f"{metric}: {variant}: {len(short)} clip(s) shorter than one sync window left out")
+        faceless = st.get("clips_without_face") or {}
+        if faceless:
+            out.append(f"{metric}: {variant}: {len(faceless)} clip(s) with no detectable face in the "
+                       f"generated frames left out ({', '.join(list(faceless)[:3])})")
+    return out
+
+
 def _weights_of(prov: dict) -> list[dict]:
     w = (prov.get("settings") or {}).get("weights")
     return [x for x in (w if isinstance(w, list) else [w]) if isinstance(x, dict)]
@@ -140,7 +160,6 @@ def _weights_of(prov: dict) -> list[dict]:
 def _quality_metric_names() -> set[str]:
     from ..metrics import metrics
     return {m.name for m in metrics if m.score is not None}
-    return notes
 
 
 def _latex_escape(s: str) -> str:
