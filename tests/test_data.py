@@ -236,7 +236,7 @@ def test_face_boxes_pad_smooth_and_cache(tmp_path, monkeypatch):
     assert boxes.shape == (7, 4) and boxes.dtype.kind == "i"
     assert np.array_equal(boxes, wav2lip_smoothing(padded))
     assert np.array_equal(boxes[0], np.mean(padded[:5], axis=0).astype(int))
-    cached = list((tmp_path / "cache" / "faces").glob("*.npy"))
+    cached = list((tmp_path / "cache" / "faces").rglob("*.npy"))
     assert len(cached) == 1 and cached[0].name.startswith("spk_clip-")
     assert np.array_equal(faces.face_boxes(frames, cache_key="spk/clip"), boxes) and fake.calls == 1
     # without a key: named by the frames' sha256; other frames are detected again
@@ -245,7 +245,7 @@ def test_face_boxes_pad_smooth_and_cache(tmp_path, monkeypatch):
     assert fake.calls == 2
     faces.face_boxes(frames[::-1].copy())
     assert fake.calls == 3
-    assert len(list((tmp_path / "cache" / "faces").glob("*.npy"))) == 3
+    assert len(list((tmp_path / "cache" / "faces").rglob("*.npy"))) == 3
     crops = faces.crop_faces(frames, boxes, 24)
     assert crops.shape == (7, 24, 24, 3) and crops.dtype == np.uint8
 
