@@ -127,12 +127,12 @@ def mel_chunk_count(n_columns: int, fps: float = FPS) -> int:
     return full + 1   # the loop ends with one window taken from the end
 
 
-def _boxes_for(item, frames: np.ndarray) -> np.ndarray:
+def _boxes_for(item, frames: np.ndarray, digest: str) -> np.ndarray:
     if Path(item.video).is_dir():   # Wav2Lip-preprocessed frames are face crops already
         h, w = frames.shape[1:3]
         return np.tile(np.array([[0, 0, w, h]]), (len(frames), 1))
     from .data.faces import face_boxes
-    return face_boxes(frames, cache_key=_item_digest(item), name=item.name)
+    return face_boxes(frames, cache_key=digest, name=item.name)
 
 
 def _item_digest(item) -> str:
@@ -219,8 +219,8 @@ def clips_for_cell(cell) -> list[Clip]:
     for item in tqdm(items, desc=f"generate {cell.variant.name}", unit="clip", leave=False):
         frames, wav, item_notes = load_item(item)
         notes += item_notes
-        boxes = _boxes_for(item, frames)
         digest = _item_digest(item)
+        boxes = _boxes_for(item, frames, digest)
         video = folder / f"{digest[:24]}.mp4"
         if not video.is_file():
             mel = wav2lip_mel(wav)
