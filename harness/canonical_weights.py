@@ -182,20 +182,19 @@ def status() -> list[dict]:
     return rows
 
 
+PACKAGED = [  # (import name, folder inside it, pattern, pip name, metrics)
+    ("face_recognition_models", "models", "*.dat", "face-recognition-models", "identity_dlib, lmd"),
+    ("facenet_pytorch", "data", "*.pt", "facenet-pytorch", "identity (MTCNN face alignment)"),
+]
+
+
 def packaged() -> list[dict]:
     """Weights that ship inside installed packages (nothing to download)."""
     import importlib.util
     rows = []
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec and spec.submodule_search_locations:
-        models = Path(list(spec.submodule_search_locations)[0]) / "models"
-        for f in sorted(models.glob("*.dat")):
-            rows.append({"file": f.name, "path": str(f), "package": "face-recognition-models",
-                         "metrics": "identity_dlib, lmd"})
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec and spec.submodule_search_locations:
-        data = Path(list(spec.submodule_search_locations)[0]) / "data"
-        for f in sorted(data.glob("*.pt")):
-            rows.append({"file": f.name, "path": str(f), "package": "facenet-pytorch",
-                         "metrics": "identity (MTCNN face alignment)"})
+    for module, folder, pattern, package, metrics in PACKAGED:
+        spec = importlib.util.find_spec(module)
+        if spec and spec.submodule_search_locations:
+            for f in sorted((Path(list(spec.submodule_search_locations)[0]) / folder).glob(pattern)):
+                rows.append({"file": f.name, "path": str(f), "package": package, "metrics": metrics})
     return rows

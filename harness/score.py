@@ -12,10 +12,10 @@ from typing import Optional
 import numpy as np
 
 from .clips import Clip
+from .data.video import VIDEO_SUFFIXES
 from .errors import BadInput
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}   # any image a user may score
 UNPAIRED = {"fid", "kid"}     # compare two sets of frames, not frame i with frame i
 
 
@@ -31,7 +31,7 @@ def _kind(path: Path) -> str:
         suffixes = {p.suffix.lower() for p in path.iterdir() if p.is_file()}
         if suffixes & IMAGE_SUFFIXES:
             return "images"
-        if suffixes & VIDEO_SUFFIXES:
+        if suffixes & set(VIDEO_SUFFIXES):
             return "videos"
         raise BadInput(f"{path}: folder holds no images or videos")
     raise BadInput(f"{path}: no such file or folder")

@@ -13,11 +13,10 @@ import numpy as np
 
 from ..errors import BadInput
 from .audio import RATE, load_audio
-from .video import numbered_images, read_frames_folder_with_notes, read_video
+from .video import VIDEO_SUFFIXES, numbered_images, read_frames_folder_with_notes, read_video
 
 FPS = 25.0
 MIN_FRAMES = 5                          # one sync window (syncnet and Wav2Lip use 5 frames)
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg")
 
 

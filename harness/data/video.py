@@ -20,6 +20,7 @@ from ..errors import BadInput
 from .audio import RATE, ffmpeg_error_line, to_int16
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 DEFAULT_CRF = 23    # libx264's own default, which Wav2Lip's scripts end up with
 
 
