@@ -1,6 +1,6 @@
 """``ground-truth``: the row every lip-sync table carries. Its "generator" returns the
 unmasked reference face it is given, so the real frames go through the same 96x96 resize,
-paste-back and video encoding as every generated frame (see harness.lipsync)."""
+paste-back and video encoding as every generated frame (see harness.families.lipsync)."""
 from __future__ import annotations
 
 import torch
@@ -18,4 +18,4 @@ class ReferencePassthrough(nn.Module):
 
 register_variant("ground-truth", family="lipsync", role="reference",
                  description="the real frames through the same generation path (no model)",
-                 extras={"ground_truth": True})(ReferencePassthrough)
+                 ground_truth=True)(ReferencePassthrough)

@@ -10,7 +10,7 @@ official definitions, so official checkpoints load unchanged.
 import torch
 from torch import nn
 
-from harness import Family, register_family, register_variant
+from harness import register_variant
 
 from .blocks import Conv2d, Conv2dTranspose, stage
 
@@ -101,18 +101,6 @@ def to_windows(x: torch.Tensor, face_sequences: torch.Tensor) -> torch.Tensor:
     return x.reshape(t, b, *x.shape[1:]).permute(1, 2, 0, 3, 4)
 
 
-def lipsync_frame_inputs(batch_size: int = 1) -> tuple:
-    """One video frame as Wav2Lip inference feeds it: mel (B,1,80,16), face (B,6,96,96)."""
-    g = torch.Generator().manual_seed(0)
-    mel = torch.rand(batch_size, 1, 80, 16, generator=g) * 8 - 4
-    face = torch.rand(batch_size, 6, 96, 96, generator=g)
-    return mel, face
-
-
-register_family(Family("lipsync", lipsync_frame_inputs,
-                       "Wav2Lip-style: masked face + reference frame (6x96x96) and mel "
-                       "window (1x80x16) -> face (3x96x96), 25 fps"))
-
 _LADDER = [
     # name, role, parent, width_div, residual, description
     ("wav2lip", "teacher", None, 1, True,
@@ -128,6 +116,5 @@ _LADDER = [
 ]
 
 for _name, _role, _parent, _div, _res, _desc in _LADDER:
-    register_variant(_name, family="lipsync", role=_role, parent=_parent, description=_desc,
-                     extras={"width_div": _div, "residual": _res})(
+    register_variant(_name, family="lipsync", role=_role, parent=_parent, description=_desc)(
         lambda d=_div, r=_res: Wav2LipGenerator(width_div=d, residual=r))

@@ -14,12 +14,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
 from .errors import BadInput, unknown_name
-from .weights import read_state_dict, sha256_of
+from .checkpoints import read_state_dict, sha256_of
 
 ENV_FOLDER = "AVATARBENCH_WEIGHTS"
 ENV_UNVERIFIED = "AVATARBENCH_ALLOW_UNVERIFIED_WEIGHTS"
@@ -32,9 +32,9 @@ class Canonical:
     metrics: str
     licence: str
     note: str = ""
-    # a converter for files that may not be plain state dicts (syncnet_v2.model may be a
-    # pickled module): path -> state dict, without running pickled code
-    convert: Optional[str] = None     # "module:function"
+    # files that may not be plain state dicts (syncnet_v2.model may be a pickled module)
+    # are read by a converter their metric registers (``register_converter``)
+    needs_conversion: bool = False
 
     @property
     def hash_prefix(self) -> Optional[str]:
@@ -60,7 +60,7 @@ CATALOG: dict[str, Canonical] = {c.file: c for c in [
               "lse_c, lse_d", "MIT (syncnet_python)",
               "a pickle (a state dict or, in some copies, a whole module): converted once to a "
               "plain state dict by a restricted loader that builds tensors and containers only",
-              convert="harness.metrics.syncnet_model:convert_syncnet_v2"),
+              needs_conversion=True),
 ]}
 
 
@@ -140,12 +140,21 @@ def load_state(file: str) -> tuple[dict[str, torch.Tensor], dict]:
     """The canonical file as a plain state dict, without running pickled code, and its
     provenance (file, path, sha256, check)."""
     path, prov = resolve(file)
-    c = entry(file)
-    if c.convert:
-        import importlib
-        mod, _, fn = c.convert.partition(":")
-        return getattr(importlib.import_module(mod), fn)(path), prov
+    if entry(file).needs_conversion:
+        if file not in _CONVERTERS:
+            raise BadInput(f"{file}: no converter is registered for this file")
+        return _CONVERTERS[file](path), prov
     return read_state_dict(path), prov
+
+
+_CONVERTERS: dict[str, Callable[[Path], dict]] = {}
+
+
+def register_converter(file: str, convert: Callable[[Path], dict]) -> None:
+    """``convert(path) -> state dict`` for a canonical file that is not a plain state
+    dict; it must not run pickled code."""
+    entry(file)
+    _CONVERTERS[file] = convert
 
 
 def download(file: str) -> str:

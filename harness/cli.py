@@ -267,7 +267,7 @@ def cmd_weights(args) -> int:
 def cmd_table(args) -> int:
     from .report.files import table_options
     from .report.table import make_table
-    from .results import load_run, read_run_json
+    from .records import load_run, read_run_json
     df = load_run(args.run_dir)
     opts = table_options(read_run_json(args.run_dir).get("suite") or {}, df)
     if args.baseline:
@@ -280,7 +280,7 @@ def cmd_table(args) -> int:
 
 def cmd_plot(args) -> int:
     from .report.plot import plot_pareto
-    from .results import load_run
+    from .records import load_run
     out = args.out or str(Path(args.run_dir) / "plots" / f"pareto_{args.y}_vs_{args.x}")
     for p in plot_pareto(load_run(args.run_dir), args.x, args.y, out):
         print(p)
@@ -288,7 +288,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from .profile import check_precision, profile_variant
+    from .variant_profile import check_precision, profile_variant
     _load_devices(args)
     check_precision(args.precision)
     report = profile_variant(args.variant, device=args.device, weights=args.weights,

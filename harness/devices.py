@@ -11,6 +11,8 @@ import torch
 import yaml
 
 from .errors import BadInput
+from .host import host_description
+from .profiling.latency import all_threads
 from .registry import Registry, current_origin
 
 SHIPPED = Path(__file__).with_name("device_profiles.yaml")
@@ -60,12 +62,12 @@ class DeviceProfile:
             return self.roofline
         if self.name == "host-cpu":
             from .profiling.host_roofline import host_roofline
-            return host_roofline()
+            return Roofline(**host_roofline())
         raise BadInput(f"device '{self.name}' has no roofline numbers to estimate latency with; "
                        f"profiles with them: {', '.join(d.name for d in devices if d.roofline)}")
 
 
-devices: Registry[DeviceProfile] = Registry("device")
+devices: Registry[DeviceProfile] = Registry("device", on_first_use=lambda: load_user_devices())
 
 
 def register_device(profile: DeviceProfile) -> DeviceProfile:
@@ -146,8 +148,6 @@ def load_user_devices() -> None:
 
 
 def _host_cpu() -> DeviceProfile:
-    from .metrics.efficiency import host_description
-    from .profiling.latency import all_threads
     return DeviceProfile("host-cpu", "measured", "cpu", host_description("cpu"),
                          {"threads": all_threads()}, "detected; roofline numbers measured on first use")
 

@@ -1,34 +1,48 @@
 """Small, boring name -> object registries with three ways in.
 
 1. A decorator or a call in Python (``register_variant``, ``register_metric`` ...).
-2. Entry points of installed packages, one group per registry (``avatarbench.variants``,
-   ``avatarbench.metrics``, ``avatarbench.suites``, ``avatarbench.devices``). An entry
-   point names a module (importing it registers things) or a callable taking no
-   arguments (calling it registers things).
+2. Entry points of installed packages, one group per registry (``avatarbench.families``,
+   ``avatarbench.variants``, ``avatarbench.metrics``, ``avatarbench.suites``,
+   ``avatarbench.devices``). An entry point names a module (importing it registers
+   things) or a callable taking no arguments (calling it registers things).
 3. ``--plugin FILE``: a Python file imported once by path.
+
+The shipped family and baselines are loaded like plugins too: the package root names
+them (``add_builtin_source``), so this module imports nothing above it by name.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, Optional, TypeVar
 
 from .errors import BadInput, unknown_name
 
 T = TypeVar("T")
 
-ENTRY_POINT_GROUPS = ("avatarbench.variants", "avatarbench.metrics",
+ENTRY_POINT_GROUPS = ("avatarbench.families", "avatarbench.variants", "avatarbench.metrics",
                       "avatarbench.suites", "avatarbench.devices")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """``on_first_use``: called once before the first look-up (after the entry points),
+    for registries that also read user files (device profiles from AVATARBENCH_DEVICES)."""
+
+    def __init__(self, kind: str, on_first_use: Optional[Callable[[], None]] = None):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._origin: dict[str, str] = {}
+        self._on_first_use = on_first_use
+
+    def _ready(self) -> None:
+        load_builtins()
+        if self._on_first_use is not None:
+            fn, self._on_first_use = self._on_first_use, None
+            fn()
 
     def add(self, name: str, item: T, origin: str = "", builtin: bool = False) -> T:
         if not builtin:
@@ -43,26 +57,27 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
-        load_builtins()
+        self._ready()
         if name not in self._items:
             raise unknown_name(self.kind, name, self._items,
                                "Plugins register more with --plugin FILE or entry points.")
         return self._items[name]
 
     def names(self) -> list[str]:
-        load_builtins()
+        self._ready()
         return sorted(self._items)
 
     def __contains__(self, name: str) -> bool:
-        load_builtins()
+        self._ready()
         return name in self._items
 
     def __iter__(self) -> Iterator[T]:
-        load_builtins()
+        self._ready()
         return iter([self._items[n] for n in sorted(self._items)])
 
 
 _builtins_loaded = False
+_builtin_sources: list[str] = []
 _loaded_plugins: dict[str, str] = {}
 
 
@@ -83,12 +98,14 @@ def _with_origin(origin: str, fn: Callable[[], object]) -> object:
 
 
 def load_builtins() -> None:
-    """Import the shipped baselines, then every installed entry point, once."""
+    """Import the built-in sources (the shipped family and baselines), then every
+    installed entry point, once."""
     global _builtins_loaded
     if _builtins_loaded:
         return
     _builtins_loaded = True
-    _with_origin("baselines", lambda: importlib.import_module("baselines"))
+    for module in _builtin_sources:
+        _with_origin(f"built-in {module}", lambda m=module: importlib.import_module(m))
     for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
             origin = f"entry point '{ep.name}' ({ep.value}) in group {group}"
@@ -100,8 +117,12 @@ def load_builtins() -> None:
                 raise
             except Exception as exc:  # a broken plugin must not look like our bug
                 raise BadInput(f"{origin} failed to load: {type(exc).__name__}: {exc}") from exc
-    from .devices import load_user_devices
-    load_user_devices()
+
+
+def add_builtin_source(module: str) -> None:
+    """A module whose import registers shipped things, loaded with the entry points."""
+    if module not in _builtin_sources:
+        _builtin_sources.append(module)
 
 
 def load_plugin(path: str | Path) -> str:

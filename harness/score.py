@@ -11,12 +11,11 @@ from typing import Optional
 
 import numpy as np
 
-from .clips import Clip
+from .samples import Clip
 from .data.video import VIDEO_SUFFIXES
 from .errors import BadInput
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}   # any image a user may score
-UNPAIRED = {"fid", "kid"}     # compare two sets of frames, not frame i with frame i
 
 
 def _kind(path: Path) -> str:
@@ -88,7 +87,7 @@ def build_clips(metric, fake: str, real: Optional[str] = None, audio: Optional[s
                 identity: Optional[str] = None) -> tuple[list[Clip], list[str]]:
     from .data.audio import load_audio
     notes: list[str] = []
-    wants_audio = metric.name in ("lse_c", "lse_d")
+    wants_audio = metric.consumes.audio
     fakes = _media(Path(fake), wants_audio and not audio, notes)
     reals = _media(Path(real), False, notes) if real else []
     if audio:
@@ -99,7 +98,7 @@ def build_clips(metric, fake: str, real: Optional[str] = None, audio: Optional[s
     if identity:
         ident_frames = _media(Path(identity), False, notes)[0][1]
         ident = ident_frames[0]
-    unpaired = metric.name in UNPAIRED
+    unpaired = metric.consumes.reference == "set"
     if reals and len(reals) != len(fakes) and not unpaired:
         raise BadInput(f"{metric.name}: --fake has {len(fakes)} clips but --real has {len(reals)}; "
                        "videos pair up by file name")
@@ -151,9 +150,9 @@ def score(metric_name: str, fake: str, real: Optional[str] = None, audio: Option
     from .registry import load_builtins
     load_builtins()
     metric = get_metric(metric_name)
-    if metric.score is None:
+    if metric.score is None or metric.consumes is None or metric.consumes.sample != "frames":
         from .metrics import metrics
-        quality = [m.name for m in metrics if m.score is not None]
+        quality = [m.name for m in metrics if m.score is not None and m.consumes.sample == "frames"]
         raise BadInput(f"metric '{metric_name}' measures a model, not frames; "
                        f"score takes one of: {', '.join(quality)}")
     opts = parse_options(options or [], metric)

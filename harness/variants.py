@@ -1,9 +1,14 @@
-"""Variants: named, buildable models with a family, a role, a precision and a lineage."""
+"""Variants and families: named, buildable models, and the task contract they obey.
+
+A family is the seam where a new kind of model plugs in: it gives example inputs (for
+profiling), reads a suite's ``data:`` into a data specification, produces a variant's
+samples on that data (and says what identifies them), and names the sample type its
+quality metrics consume. Deriving variants (casts, quantize recipes) and materialising
+them live in ``harness.derive``."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -20,10 +25,44 @@ Inputs = Callable[[int], tuple]
 
 @dataclass(frozen=True)
 class Family:
-    """The task contract: what a model of this family takes (for profiling)."""
+    """The task contract of a kind of model.
+
+    ``data_spec(raw, where, root, limit)`` validates a suite's ``data:`` mapping (naming
+    ``where`` in errors) and returns an object with ``fingerprint() -> dict`` and
+    ``describe() -> str``; ``produce_samples(cell) -> (samples, provenance)`` makes a
+    variant's samples on that data (cached by ``samples_key(cell)``); quality metrics
+    that consume ``sample_type`` score them."""
     name: str
     example_inputs: Inputs
     description: str = ""
+    sample_type: str = "frames"
+    data_spec: Optional[Callable[[dict, str, Optional[str], Optional[int]], Any]] = None
+    produce_samples: Optional[Callable[[Any], tuple[list, dict]]] = None
+    samples_key: Optional[Callable[[Any], dict]] = None
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a variant is made from its parent: ``cast`` to a float precision, or
+    ``quantize`` with a recipe (a validated ``harness.quantize.Recipe`` as a dict)."""
+    kind: str
+    recipe: Optional[dict] = None
+
+    def __post_init__(self):
+        if self.kind not in ("cast", "quantize"):
+            raise BadInput(f"unknown derivation '{self.kind}' (cast or quantize)")
+
+
+@dataclass
+class Materialized:
+    """A variant made ready to run: the model, the sha256 of the weights loaded into it,
+    how it was made (a quantized variant's parent, backend, recipe, calibration), its
+    per-layer precision plan, and the runtime that executes it."""
+    model: nn.Module
+    weights_sha256: Optional[str] = None
+    provenance: dict = field(default_factory=dict)
+    plan: list = field(default_factory=list)
+    runtime: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,7 +76,9 @@ class Variant:
     weights: Optional[str] = None
     example_inputs: Optional[Inputs] = None
     description: str = ""
-    extras: dict = field(default_factory=dict)
+    derivation: Optional[Derivation] = None
+    ground_truth: bool = False          # passes the reference through: no model to measure
+    registered_as: Optional[str] = None  # the name that rebuilds it (in another process)
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -47,10 +88,16 @@ class Variant:
                            f"{', '.join(PRECISIONS)}")
 
     @property
+    def recipe(self) -> Optional[dict]:
+        """The quantize recipe, for a quantized variant."""
+        d = self.derivation
+        return d.recipe if d is not None and d.kind == "quantize" else None
+
+    @property
     def dtype(self) -> torch.dtype:
         """The dtype of the model's floating inputs (quantized models take fp32)."""
         if self.precision not in CAST_PRECISIONS:
-            if "recipe" not in self.extras:
+            if self.recipe is None:
                 raise BadInput(f"variant '{self.name}': precision {self.precision} needs a "
                                "quantize recipe")
             return torch.float32
@@ -58,13 +105,15 @@ class Variant:
 
     def lineage(self) -> list[str]:
         """Names from the root ancestor down to this variant."""
-        chain, seen, cur = [self.name], {self.name}, self
-        while cur.parent and cur.parent not in seen:
-            chain.append(cur.parent)
-            seen.add(cur.parent)
-            cur = variants._items.get(cur.parent) or _parse_derived(cur.parent)
-            if cur is None:
-                break
+        chain, seen, cur = [self.name], {self.name}, self.parent
+        while cur and cur not in seen:
+            chain.append(cur)
+            seen.add(cur)
+            if cur in variants._items:
+                cur = variants._items[cur].parent
+            else:   # BASE@PRECISION derived from a registered BASE
+                base, sep, _ = cur.rpartition("@")
+                cur = base if sep and base in variants._items else None
         return list(reversed(chain))
 
     def inputs(self, batch_size: int = 1, device: str | torch.device = "cpu",
@@ -79,7 +128,7 @@ class Variant:
 
     def build_float(self, weights: Optional[str] = None) -> tuple[nn.Module, Optional[str]]:
         """The fp32 model in eval mode, with weights loaded if any; returns (model, sha256)."""
-        from .weights import load_into
+        from .checkpoints import load_into
         model = self.build()
         if not isinstance(model, nn.Module):
             raise BadInput(f"variant '{self.name}': its builder returned {type(model).__name__}, "
@@ -89,31 +138,6 @@ class Variant:
         if path:
             sha = load_into(model, path, what=f"variant '{self.name}'")
         return model.eval(), sha
-
-    def materialize(self, device: str | torch.device = "cpu",
-                    weights: Optional[str] = None) -> tuple[nn.Module, Optional[str]]:
-        if "recipe" in self.extras:
-            from .quantize import materialize
-            return materialize(self, str(device), weights)
-        model, sha = self.build_float(weights)
-        return model.to(device=device, dtype=self.dtype), sha
-
-    def at_precision(self, precision: str) -> "Variant":
-        """A cast (``@bf16``, ``@fp16``) or a default quantize recipe (``@int8``, ``@mixed``)."""
-        if precision == self.precision:
-            return self
-        if "recipe" in self.extras:
-            raise BadInput(f"'{self.name}' is already quantized ({self.precision}); derive "
-                           f"'{precision}' from its parent '{self.parent}' instead")
-        if precision not in PRECISIONS:
-            raise BadInput(f"unknown precision '{precision}' for '{self.name}'; "
-                           f"one of {', '.join(PRECISIONS)}")
-        if precision not in CAST_PRECISIONS:
-            from .quantize import DEFAULT_RECIPES, quantized_variant
-            return quantized_variant(self, DEFAULT_RECIPES[precision])
-        return dataclasses.replace(self, name=f"{self.name}@{precision}", parent=self.name,
-                                   role="quantized", precision=precision,
-                                   description=f"{self.name} cast to {precision}")
 
 
 variants: Registry[Variant] = Registry("variant")
@@ -137,18 +161,3 @@ def register_variant(name_or_variant, **fields):
                      current_origin())
         return builder
     return decorate
-
-
-def _parse_derived(name: str) -> Optional[Variant]:
-    base, sep, precision = name.rpartition("@")
-    if not sep or base not in variants._items:
-        return None
-    return variants._items[base].at_precision(precision)
-
-
-def get_variant(name: str) -> Variant:
-    """A registered variant, or ``BASE@PRECISION`` for a cast of one (``wav2lip@bf16``)."""
-    if "@" in name:
-        base, _, precision = name.rpartition("@")
-        return get_variant(base).at_precision(precision)
-    return variants.get(name)

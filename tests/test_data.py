@@ -10,7 +10,7 @@ from scipy.io import wavfile
 from harness.data import audio as audio_mod
 from harness.data import faces
 from harness.data.audio import load_audio, mel_windows, syncnet_mfcc, wav2lip_mel
-from harness.data.datasets import Item, load_item, lrs_items, pair_items, video_folder_items
+from harness.families.lipsync.datasets import Item, load_item, lrs_items, pair_items, video_folder_items
 from harness.data.video import read_frames_folder, read_video, write_video
 from harness.errors import BadInput
 

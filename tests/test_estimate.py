@@ -10,7 +10,7 @@ from harness.errors import BadInput
 from harness.profiling.estimate import estimate_layers, executed_macs, total_ms
 from harness.profiling.macs import outres_layers, ptflops_macs
 from harness.registry import load_builtins
-from harness.variants import get_variant
+from harness.derive import get_variant
 
 from conftest import cli, records, write_suite
 
@@ -140,7 +140,7 @@ def test_remote_runner_through_a_local_transport(tmp_path):
 
 
 def test_remote_output_without_timings_is_bad_input():
-    from harness.remote import parse_output, transport_for
+    from harness.remote_device import parse_output, transport_for
     with pytest.raises(BadInput, match="no timing line"):
         parse_output("Traceback ...\nImportError: onnxruntime", "ssh://board")
     assert parse_output('noise\n{"times_ms": [1.5, 2.0]}\n', "x")["times_ms"] == [1.5, 2.0]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.clips import Clip
+from harness.samples import Clip
 from harness.errors import BadInput
 
 SYNC_FILE = "syncnet_v2.model"

@@ -20,7 +20,7 @@ import harness.metrics.image as image
 import harness.metrics.kid as kid
 import harness.metrics.perceptual as perceptual
 from harness.canonical_weights import CATALOG, MissingWeights
-from harness.clips import Clip
+from harness.samples import Clip
 from harness.errors import BadInput
 from harness.metrics import inception
 from harness.metrics.base import get_metric

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from conftest import cli, make_lrs_tree, records
-from harness.lipsync import FACE_SIZE, generate, mel_chunk_count
+from harness.families.lipsync.protocol import FACE_SIZE, generate, mel_chunk_count
 
 
 def _wav2lip_chunks(n_columns, fps=25.0):

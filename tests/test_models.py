@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from harness import get_variant
+from harness.derive import materialize
 
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "official_state_dicts.json").read_text())
 
@@ -62,7 +63,7 @@ def test_cast_variant_carries_precision_and_lineage():
     v = get_variant("nota-wav2lip@bf16")
     assert v.precision == "bf16" and v.role == "quantized" and v.parent == "nota-wav2lip"
     assert v.lineage() == ["wav2lip", "nota-wav2lip", "nota-wav2lip@bf16"]
-    model, _ = v.materialize()
+    model = materialize(v).model
     assert next(model.parameters()).dtype == torch.bfloat16
     out = model(*v.inputs(1))
     assert out.dtype == torch.bfloat16 and out.shape == (1, 3, 96, 96)

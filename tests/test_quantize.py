@@ -4,9 +4,8 @@ import json
 import pytest
 import torch
 
-from harness.quantize import quantized_variant
+from harness.derive import get_variant, materialize, quantized_variant
 from harness.registry import load_builtins
-from harness.variants import get_variant
 
 from conftest import cli, records, write_suite
 
@@ -25,25 +24,27 @@ def _inputs(seed, batch=2):
 def test_onnxruntime_fp32_equals_pytorch_fp32(nota):
     torch.manual_seed(3)
     v = quantized_variant(nota, {"backend": "onnxruntime", "precision": "fp32"})
-    ort_model, _ = v.materialize("cpu")
+    ort = materialize(v, "cpu")
+    ort_model = ort.model
     torch.manual_seed(3)
-    float_model, _ = nota.materialize("cpu")
+    float_model = materialize(nota, "cpu").model
     x = _inputs(11)  # not the calibration or export inputs, and another batch size
     with torch.inference_mode():
         diff = (ort_model(*x) - float_model(*x)).abs().max().item()
     assert diff < 1e-4
-    assert {r["precision"] for r in ort_model.avatarbench_plan} == {"fp32"}
+    assert {r["precision"] for r in ort.plan} == {"fp32"}
 
 
 def test_int8_variant_is_callable_like_its_parent_smaller_and_cached(nota):
     torch.manual_seed(0)
     v = get_variant("nota-wav2lip@int8")
     assert v.role == "quantized" and v.parent == "nota-wav2lip" and v.lineage()[-2:] == ["nota-wav2lip", v.name]
-    q, _ = v.materialize("cpu")
-    made = q.avatarbench_provenance["quantize"]
+    mat = materialize(v, "cpu")
+    q = mat.model
+    made = mat.provenance["quantize"]
     assert made["calibration"]["source"] == "stand-in" and made["calibration"]["quality_claim"] is False
     assert len(made["calibration"]["sha256"]) == 64 and made["parent"] == "nota-wav2lip"
-    plan = q.avatarbench_plan
+    plan = mat.plan
     assert len(plan) == 23 and {r["precision"] for r in plan} == {"int8"}
     x = _inputs(5)
     out = q(*x)
@@ -52,29 +53,29 @@ def test_int8_variant_is_callable_like_its_parent_smaller_and_cached(nota):
     assert 0 < err["mse"] < 1e-3 and err["psnr_db"] > 30
     from harness.profiling.size import serialized_bytes
     torch.manual_seed(0)
-    fp32 = nota.materialize("cpu")[0]
+    fp32 = materialize(nota, "cpu").model
     assert serialized_bytes(q) < serialized_bytes(fp32) / 3
     torch.manual_seed(0)
-    again, _ = v.materialize("cpu")  # from the cache: same recipe hash, same outputs
-    assert again.avatarbench_provenance["quantize"]["recipe_hash"] == made["recipe_hash"]
-    assert torch.equal(again(*x), out)
+    again = materialize(v, "cpu")  # from the cache: same recipe hash, same outputs
+    assert again.provenance["quantize"]["recipe_hash"] == made["recipe_hash"]
+    assert torch.equal(again.model(*x), out)
 
 
 def test_mixed_plan_lists_every_layer_and_sits_between_int8_and_fp32(nota):
     torch.manual_seed(0)
     v = quantized_variant(nota, {"precision": "mixed", "mixed": {"sweep": [0, 1, 2]}})
-    q, _ = v.materialize("cpu")
-    plan = q.avatarbench_plan
+    mat = materialize(v, "cpu")
+    plan = mat.plan
     assert len(plan) == 23
     assert all(r["sensitivity_mse"] is not None and r["rank"] for r in plan)
     ranks = sorted(r["rank"] for r in plan)
     assert ranks == list(range(1, 24))
-    mixed = q.avatarbench_provenance["quantize"]["mixed"]
+    mixed = mat.provenance["quantize"]["mixed"]
     k = mixed["chosen_k"]
     high = [r for r in plan if r["precision"] == "fp16"]
     assert 1 <= k < 23 and len(high) == k and all(r["rank"] <= k for r in high)
     sweep = {row["k"]: row for row in mixed["sweep"]}
-    err = q.avatarbench_provenance["quantize"]["output_error_vs_float"]["mse"]
+    err = mat.provenance["quantize"]["output_error_vs_float"]["mse"]
     assert 0 < err < sweep[0]["mse"]   # better than all-INT8, not exact like fp32
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import cli
 from harness import BadInput, load_run, make_table, plot_pareto
 from harness.report.plot import pareto_front
-from harness.results import append_record
+from harness.records import append_record
 
 
 def _rec(variant, metric, value, *, unit="count", direction="lower", scale=1.0, dunit="",

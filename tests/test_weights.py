@@ -5,7 +5,8 @@ import torch
 
 from conftest import cli
 from harness import BadInput, get_variant
-from harness.weights import load_into, read_state_dict
+from harness.derive import materialize
+from harness.checkpoints import load_into, read_state_dict
 
 
 def test_official_checkpoint_format_loads_unchanged(tmp_path):
@@ -16,7 +17,8 @@ def test_official_checkpoint_format_loads_unchanged(tmp_path):
     torch.save({"state_dict": {"module." + k: v for k, v in src.state_dict().items()},
                 "optimizer": {"step": torch.tensor(3)}, "global_step": 1000}, ckpt)
     v = get_variant("nota-wav2lip")
-    model, sha = v.materialize(weights=str(ckpt))
+    made = materialize(v, weights=str(ckpt))
+    model, sha = made.model, made.weights_sha256
     assert len(sha) == 64
     x = v.inputs(2)
     with torch.no_grad():

@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..errors import BadInput
+from ..derive import materialize
 from ..registry import Registry, current_origin
+from ..variants import Materialized, families
 
 
 @dataclass
@@ -21,10 +23,26 @@ class Result:
     reason: str = ""                                # why a cell was skipped
 
 
+@dataclass(frozen=True)
+class Consumes:
+    """What a quality metric scores: samples of a type (a family produces one type);
+    against references ``paired`` sample by sample, as a second ``set`` (two
+    distributions), or ``none``; and whether it needs the driving audio or an image of
+    the source identity."""
+    sample: str = "frames"
+    reference: str = "paired"
+    audio: bool = False
+    identity: bool = False
+
+    def __post_init__(self):
+        if self.reference not in ("paired", "set", "none"):
+            raise BadInput(f"consumes.reference must be paired, set or none, not {self.reference!r}")
+
+
 @dataclass
 class Cell:
     """What a metric gets to compute one (variant, metric) result. Cells of one variant
-    share ``cache``, so its model is built once for all of them."""
+    share ``cache``, so its model is made once for all of them."""
     variant: Any                 # harness.variants.Variant
     options: dict
     device: str
@@ -33,37 +51,44 @@ class Cell:
     weights: Optional[str] = None
     cache: dict = field(default_factory=dict)
     seed: int = 0
-    data: Optional[Any] = None   # the suite's data (harness.lipsync.DataSpec) for quality metrics
+    data: Optional[Any] = None   # the suite's data, as its family's data_spec read it
 
-    def clips(self):
-        """The variant's generated clips on the suite's data, beside their references
-        (generated once per variant and cached on disk)."""
-        if "clips" not in self.cache:
-            from ..lipsync import clips_for_cell
+    def samples(self) -> list:
+        """The variant's samples on the suite's data, produced by its family (once per
+        variant; the family caches them on disk)."""
+        if "samples" not in self.cache:
+            family = families.get(self.variant.family)
+            if family.produce_samples is None:
+                raise BadInput(f"family '{family.name}' produces no samples to score")
+            if self.data is None:
+                raise BadInput("metric scores samples, but the suite has no data section")
             try:
-                self.cache["clips"] = clips_for_cell(self)
+                self.cache["samples"], self.cache["generation"] = family.produce_samples(self)
             except Exception as exc:   # every metric of this variant reports the same cause
-                self.cache["clips"] = exc
-        if isinstance(self.cache["clips"], Exception):
-            raise self.cache["clips"]
-        return self.cache["clips"]
+                self.cache["samples"] = exc
+        if isinstance(self.cache["samples"], Exception):
+            raise self.cache["samples"]
+        return self.cache["samples"]
+
+    def materialized(self) -> Materialized:
+        """The variant made ready at its precision on the cell's device (once)."""
+        if "made" not in self.cache:
+            self.cache["made"] = materialize(self.variant, self.device, self.weights)
+        return self.cache["made"]
 
     def model(self):
-        """The variant's model at its precision on the cell's device."""
-        if "model" not in self.cache:
-            self.cache["model"], self.cache["sha256"] = self.variant.materialize(self.device, self.weights)
-        return self.cache["model"]
+        return self.materialized().model
 
     @property
     def provenance(self) -> dict:
-        """What the materialised model says about how it was made (a quantized variant's
-        parent, backend, recipe, plan summary and calibration data)."""
-        model = self.cache.get("model")
-        return dict(getattr(model, "avatarbench_provenance", None) or {})
+        """How the materialised model was made (a quantized variant's parent, backend,
+        recipe, plan summary and calibration data); empty before it is made."""
+        made = self.cache.get("made")
+        return dict(made.provenance) if made is not None else {}
 
     def float_model(self):
         """The fp32 model on the CPU (for counting, which does not depend on precision)."""
-        if self.variant.precision == "fp32" and self.device == "cpu" and "recipe" not in self.variant.extras:
+        if self.variant.precision == "fp32" and self.device == "cpu" and self.variant.recipe is None:
             return self.model()
         if "float" not in self.cache:
             self.cache["float"] = self.variant.build_float(self.weights)[0]
@@ -71,7 +96,8 @@ class Cell:
 
     @property
     def weights_sha256(self) -> Optional[str]:
-        return self.cache.get("sha256")
+        made = self.cache.get("made")
+        return made.weights_sha256 if made is not None else None
 
 
 @dataclass(frozen=True)
@@ -80,7 +106,7 @@ class Metric:
     direction: str                     # "lower" or "higher" is better
     unit: str
     compute: Callable[[Cell], Result]
-    needs: str = "model"               # "model" | "frames" | "video"
+    consumes: Optional[Consumes] = None   # None: the metric measures the model itself
     options: dict = field(default_factory=dict)   # accepted options and their defaults
     description: str = ""
     display_scale: float = 1.0         # tables show value * display_scale ...
@@ -97,6 +123,11 @@ class Metric:
     def __post_init__(self):
         if self.direction not in ("lower", "higher"):
             raise BadInput(f"metric '{self.name}': direction must be 'lower' or 'higher'")
+
+    @property
+    def needs(self) -> str:
+        """'model', or the sample type the metric consumes."""
+        return self.consumes.sample if self.consumes is not None else "model"
 
     def resolve_options(self, given: dict, where: str) -> dict:
         unknown = sorted(set(given) - set(self.options))
@@ -123,16 +154,17 @@ def register_metric(name: str, *, direction: str, unit: str, **fields):
     return decorate
 
 
-def register_quality_metric(name: str, *, direction: str, unit: str, **fields):
-    """Decorator over ``score(clips, options) -> Result`` (clips: list[harness.clips.Clip])
-    that registers a quality metric; in a suite it scores the variant's generated clips."""
-    fields.setdefault("needs", "clips")
+def register_quality_metric(name: str, *, direction: str, unit: str,
+                            consumes: Consumes = Consumes(), **fields):
+    """Decorator over ``score(samples, options) -> Result`` that registers a quality
+    metric consuming samples (``harness.samples.Clip`` for the type "frames"); in a suite
+    it scores the samples the variant's family produces on the suite's data."""
 
     def decorate(fn):
         def compute(cell: Cell) -> Result:
-            return fn(cell.clips(), cell.options)
+            return fn(cell.samples(), cell.options)
         metrics.add(name, Metric(name=name, direction=direction, unit=unit, compute=compute,
-                                 score=fn, **fields),
+                                 score=fn, consumes=consumes, **fields),
                     current_origin(), builtin=fn.__module__.startswith("harness."))
         return fn
     return decorate

@@ -1,11 +1,11 @@
 """Efficiency metrics: they need the model alone, no data and no weights."""
 from __future__ import annotations
 
-import platform
 from importlib.metadata import version
 
 import torch
 
+from ..host import host_description
 from ..profiling import latency as lat
 from ..profiling.macs import layers_csv, outres_layers, ptflops_macs
 from ..profiling.memory import peak_cpu_mb, peak_cuda_mb
@@ -63,34 +63,15 @@ def macs_outres(cell: Cell) -> Result:
                   settings={"batch_size": cell.options["batch_size"], "counted_on": "fp32 graph"})
 
 
-def host_description(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name} (host CPU)"
-
-
-def runtime_of(model) -> str:
-    return getattr(model, "avatarbench_runtime", None) or f"torch {torch.__version__} eager"
-
-
 LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "warmup_s": 0.5, "rounds": 5,
                    "reps": 10}
 
 
 def layer_plan(cell: Cell) -> dict[str, str]:
     """Layer -> precision of a quantized variant's plan (empty: every layer at the variant's)."""
-    if "recipe" not in cell.variant.extras:
+    if cell.variant.recipe is None:
         return {}
-    return {r["layer"]: r["precision"] for r in getattr(cell.model(), "avatarbench_plan", None) or []}
+    return {r["layer"]: r["precision"] for r in cell.materialized().plan}
 
 
 def estimate_cell(cell: Cell, roof, batch_size: int) -> list:
@@ -155,7 +136,7 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
     for c in cells:
         s = stats[c.variant.name]
         out.append(Result(s.median_ms, n=s.n, stats=s.as_dict(),
-                          backend=runtime_of(c.model()),
+                          backend=c.materialized().runtime,
                           settings={"threads": threads, "batch_size": batch, "warmup": int(o["warmup"]),
                                     "warmup_s": float(o["warmup_s"]),
                                     "rounds": int(o["rounds"]), "reps": int(o["reps"]),
@@ -174,8 +155,8 @@ def peak_mem_mb(cell: Cell) -> Result:
         value, how = peak_cuda_mb(cell.variant, batch, cell.device), "torch.cuda.max_memory_allocated"
     else:
         v = cell.variant
-        value = peak_cpu_mb(v.extras.get("registered_as", v.name), batch, cell.plugins,
-                            recipe=v.extras.get("recipe"), seed=cell.seed)
+        value = peak_cpu_mb(v.registered_as or v.name, batch, cell.plugins,
+                            recipe=v.recipe, seed=cell.seed)
         how = "process VmHWM rise (fresh process)"
     return Result(value, backend=how, settings={"batch_size": batch, "device": cell.device},
                   measured_on=host_description(cell.device))

@@ -15,10 +15,10 @@ import numpy as np
 from scipy import linalg
 
 from ..canonical_weights import MissingWeights
-from ..clips import Clip
+from ..samples import Clip
 from ..errors import BadInput
 from . import inception
-from .base import Result, register_quality_metric
+from .base import Consumes, Result, register_quality_metric
 
 MIN_SAMPLES = inception.DIMS     # below this the covariance is rank-deficient
 REGIONS = ("frame",)
@@ -105,7 +105,7 @@ def small_sample_warning(n_fake: int, n_real: int) -> Optional[str]:
 
 
 @register_quality_metric(
-    "fid", direction="lower", unit="FID",
+    "fid", direction="lower", unit="FID", consumes=Consumes(reference="set"),
     options={"region": "frame", "batch_size": 50, "device": "cpu"},
     description="Frechet Inception Distance (pytorch-fid, 2048-d pool3) of all generated "
                 "frames against all reference frames")

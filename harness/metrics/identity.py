@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from ..canonical_weights import MissingWeights, load_state
-from ..clips import Clip
+from ..samples import Clip
 from ..errors import BadInput
-from ..weights import sha256_of
-from .base import Result, register_quality_metric
+from ..checkpoints import sha256_of
+from .base import Consumes, Result, register_quality_metric
 
 WEIGHTS = "20180402-114759-vggface2.pt"
 BACKEND = "facenet-pytorch InceptionResnetV1 vggface2 + MTCNN"
@@ -106,6 +106,7 @@ def _aggregate(per_clip: dict, extra_stats: dict, backend: str, settings: dict) 
 
 
 @register_quality_metric("identity", direction="higher", unit="cosine",
+                         consumes=Consumes(reference="none", identity=True),
                          options={"batch_size": 32},
                          description="Identity similarity (CSIM): cosine similarity of facenet-pytorch "
                                      "InceptionResnetV1 (VGGFace2) embeddings of MTCNN-aligned faces "
@@ -229,6 +230,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @register_quality_metric("identity_dlib", direction="higher", unit="cosine", options={},
+                         consumes=Consumes(reference="none", identity=True),
                          description="Identity similarity on dlib's 128-d face recognition ResNet "
                                      "(offline; weights ship in face-recognition-models); not "
                                      "comparable with 'identity'")

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from ..clips import Clip
+from ..samples import Clip
 from ..errors import BadInput
 from .base import Result, register_quality_metric
 

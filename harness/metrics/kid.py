@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..canonical_weights import MissingWeights
-from ..clips import Clip
+from ..samples import Clip
 from . import inception
-from .base import Result, register_quality_metric
+from .base import Consumes, Result, register_quality_metric
 from .fid import backend_name as fid_backend, check_region, split_sets
 
 DEGREE, COEF0 = 3, 1.0
@@ -59,7 +59,7 @@ def kid_from_features(fake: np.ndarray, real: np.ndarray, subsets: int = 100,
 
 
 @register_quality_metric(
-    "kid", direction="lower", unit="KID",
+    "kid", direction="lower", unit="KID", consumes=Consumes(reference="set"),
     options={"region": "frame", "kid_subsets": 100, "kid_subset_size": 1000, "seed": SEED,
              "batch_size": 50, "device": "cpu"},
     description="Kernel Inception Distance (torch-fidelity's estimator on pytorch-fid's "

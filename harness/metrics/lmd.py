@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..canonical_weights import MissingWeights
-from ..clips import Clip
+from ..samples import Clip
 from ..errors import BadInput
 from .base import Result, register_quality_metric
 from .identity import UPSAMPLE, best_face, dlib_object, dlib_provenance

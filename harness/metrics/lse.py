@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from ..canonical_weights import MissingWeights, load_state
-from ..clips import AUDIO_RATE, Clip
+from ..samples import AUDIO_RATE, Clip
 from ..errors import BadInput
-from .base import Result, register_quality_metric
+from .base import Consumes, Result, register_quality_metric
 from .syncnet_model import build
 
 WEIGHTS = "syncnet_v2.model"
@@ -259,14 +259,17 @@ def _score(clips: list[Clip], options: dict, which: str) -> Result:
                   "aggregate": "mean over clips of per-clip scores", "weights": prov})
 
 
-@register_quality_metric("lse_d", direction="lower", unit="distance", options=dict(OPTIONS),
+LSE_CONSUMES = Consumes(reference="none", audio=True)   # a clip and its driving audio
+
+
+@register_quality_metric("lse_d", consumes=LSE_CONSUMES, direction="lower", unit="distance", options=dict(OPTIONS),
                          description="Lip-sync error distance (syncnet_python min mean distance), "
                                      "mean over clips")
 def lse_d(clips: list[Clip], options: dict) -> Result:
     return _score(clips, options, "lse_d")
 
 
-@register_quality_metric("lse_c", direction="higher", unit="confidence", options=dict(OPTIONS),
+@register_quality_metric("lse_c", consumes=LSE_CONSUMES, direction="higher", unit="confidence", options=dict(OPTIONS),
                          description="Lip-sync error confidence (syncnet_python median minus min "
                                      "distance), mean over clips")
 def lse_c(clips: list[Clip], options: dict) -> Result:

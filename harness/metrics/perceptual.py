@@ -18,9 +18,9 @@ import torch
 
 from .. import canonical_weights
 from ..canonical_weights import MissingWeights
-from ..clips import Clip
+from ..samples import Clip
 from ..errors import BadInput
-from ..weights import sha256_of
+from ..checkpoints import sha256_of
 from .base import Result, register_quality_metric
 
 WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"

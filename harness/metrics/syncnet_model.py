@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from ..cache import cache_root
+from ..canonical_weights import register_converter
 from ..errors import BadInput
-from ..weights import check_fit, read_state_dict, sha256_of
+from ..checkpoints import check_fit, read_state_dict, sha256_of
 
 EMBEDDING = 1024
 
@@ -276,3 +277,6 @@ def build(state: dict[str, torch.Tensor], device: str = "cpu") -> S:
     model = S()
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
+
+
+register_converter("syncnet_v2.model", convert_syncnet_v2)

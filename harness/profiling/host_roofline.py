@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..cache import cache_root
+from ..host import host_description
 from .latency import all_threads, measure_interleaved, num_threads
 from .macs import outres_layers
 
@@ -79,7 +80,6 @@ def fit(samples: list[dict], peak: float, bw: float) -> tuple[float, float, floa
 
 
 def _key() -> str:
-    from ..metrics.efficiency import host_description
     src = f"{host_description('cpu')}|{all_threads()}|{torch.__version__}|{len(FIT_BLOCKS)}"
     return hashlib.sha256(src.encode()).hexdigest()[:16]
 
@@ -107,8 +107,8 @@ def calibrate() -> dict:
             "fitted_to": samples, "torch": torch.__version__}
 
 
-def host_roofline():
-    from ..devices import Roofline
+def host_roofline() -> dict:
+    """The host's roofline numbers (the fields of ``harness.devices.Roofline``)."""
     path = cache_root() / f"host-roofline-{_key()}.json"
     if path.is_file():
         data = json.loads(path.read_text())
@@ -119,7 +119,8 @@ def host_roofline():
     src = (f"measured on this host ({path.name}): matmul peaks, copy bandwidth; efficiencies and "
            f"overhead fitted (fp32) to {len(data['fitted_to'])} single conv blocks, rms log error "
            f"{data['fit_rms_log_error']:.2f}")
-    return Roofline(data["peak_gops"], data["bandwidth_gbs"], data["compute_eff"], data["memory_eff"],
-                    data["launch_overhead_us"],
-                    {"peak_gops": src, "bandwidth_gbs": src, "efficiency": src, "launch_overhead_us": src,
-                     "file": str(path)})
+    return {"peak_gops": data["peak_gops"], "bandwidth_gbs": data["bandwidth_gbs"],
+            "compute_eff": data["compute_eff"], "memory_eff": data["memory_eff"],
+            "launch_overhead_us": data["launch_overhead_us"],
+            "sources": {"peak_gops": src, "bandwidth_gbs": src, "efficiency": src,
+                        "launch_overhead_us": src, "file": str(path)}}

@@ -41,7 +41,8 @@ def peak_cuda_mb(variant, batch_size: int, device: str) -> float:
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device)
-    model, _ = variant.materialize(device)
+    from ..derive import materialize
+    model = materialize(variant, device).model
     with torch.inference_mode():
         model(*variant.inputs(batch_size, device))
     torch.cuda.synchronize(device)
@@ -74,20 +75,19 @@ def _child(argv: list[str]) -> None:
     ap.add_argument("--recipe")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    from ..derive import get_variant, materialize, quantized_variant
     from ..registry import load_plugin
-    from ..variants import get_variant
     for p in args.plugin:
         load_plugin(p)
     variant = get_variant(args.variant)
-    if args.recipe and "recipe" not in variant.extras:  # NAME@int8 is quantized already
-        from ..quantize import quantized_variant
+    if args.recipe and variant.recipe is None:  # NAME@int8 is quantized already
         variant = quantized_variant(variant, json.loads(args.recipe))
     torch.manual_seed(args.seed)
     torch.set_num_threads(torch.get_num_threads())
     if not _reset_peak() or _status_kb("VmRSS") is None:
         raise SystemExit("peak memory on CPU needs Linux /proc (VmHWM and clear_refs)")
     before = _status_kb("VmRSS")
-    model, _ = variant.materialize("cpu")
+    model = materialize(variant, "cpu").model
     inputs = variant.inputs(args.batch_size)
     gc.collect()
     _reset_peak()  # a cast builds fp32 first; count the model as it is held, not its build

@@ -2,7 +2,6 @@
 weights and calibration data (cached under ``$AVATARBENCH_CACHE/quantize/``)."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -14,28 +13,10 @@ import torch
 
 from ..cache import cache_root, state_sha256
 from ..errors import BadInput
+from ..variants import Materialized
 from .recipe import BACKENDS, Recipe, parse_recipe
 
-__all__ = ["BACKENDS", "Recipe", "cache_root", "materialize", "parse_recipe", "quantized_variant"]
-
-DEFAULT_RECIPES = {"int8": {"backend": "torch", "precision": "int8"},
-                   "mixed": {"backend": "torch", "precision": "mixed"}}
-
-
-def quantized_variant(parent, recipe: Recipe | dict, name: Optional[str] = None,
-                      where: str = "quantize"):
-    """A derived variant of ``parent`` made by ``recipe``; callable like the parent."""
-    recipe = recipe if isinstance(recipe, Recipe) else parse_recipe(recipe, where)
-    if recipe.backend == "cast":
-        v = parent.at_precision(recipe.precision)
-        return dataclasses.replace(v, name=name or v.name)
-    label = recipe.precision if recipe.backend == "torch" else f"ort-{recipe.precision}"
-    return dataclasses.replace(
-        parent, name=name or f"{parent.name}@{label}", parent=parent.name, role="quantized",
-        precision=recipe.precision,
-        description=f"{parent.name}: {BACKENDS[recipe.backend]}, {recipe.precision}",
-        extras={**parent.extras, "recipe": recipe.model_dump(mode="json")})
-
+__all__ = ["BACKENDS", "Recipe", "materialize", "parse_recipe"]
 
 def _versions() -> dict:
     out = {"torch": torch.__version__}
@@ -47,17 +28,17 @@ def _versions() -> dict:
     return out
 
 
-def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
+def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> Materialized:
     """The quantized model of ``variant`` and the sha256 of the loaded weights (or None).
 
-    The model carries ``avatarbench_provenance`` (parent, backend, recipe, plan,
-    calibration) and ``avatarbench_runtime`` for the records."""
+    Returned as one ``Materialized`` value with its provenance (parent, backend, recipe,
+    calibration), per-layer plan and runtime."""
     from . import onnxrt, torch_ao
     from .calibration import batches_sha256, describe_stand_in, stand_in_batches
     from .error import output_error
     from .graph import check_layer_names, fold_batchnorm, quantizable_layers
 
-    recipe = Recipe.model_validate(variant.extras["recipe"])
+    recipe = Recipe.model_validate(variant.recipe)
     if str(device) != "cpu":
         raise BadInput(f"variant '{variant.name}': backend '{recipe.backend}' runs on the CPU here; "
                        f"measure it with --device cpu (other devices: latency_ms@DEVICE estimates)")
@@ -140,9 +121,7 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
     if not meta_path.is_file():
         meta_path.write_text(json.dumps(meta))
     error = output_error(float_model, qmodel, held_out)
-    qmodel.avatarbench_runtime = runtime
-    qmodel.avatarbench_plan = plan
-    qmodel.avatarbench_provenance = {
+    provenance = {
         "quantize": {"parent": variant.parent, "backend": recipe.backend, "runtime": runtime,
                      "recipe": recipe.model_dump(mode="json"), "recipe_hash": key,
                      "cache": str(folder), "calibration": describe_stand_in(cal, cal_sha),
@@ -151,4 +130,4 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
                                 for p in sorted({r["precision"] for r in plan})},
                      "output_error_vs_float": {**error, "on": "held-out stand-in inputs (synthetic)"},
                      **extra}}
-    return qmodel, sha
+    return Materialized(qmodel, sha, provenance, plan, runtime)

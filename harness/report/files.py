@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
-from ..results import load_run, read_run_json
+from ..records import load_run, read_run_json
 from .plot import plot_pareto
 from .table import make_table
 

@@ -114,8 +114,9 @@ def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
     random = df[[str((p or {}).get("weights", "")).startswith("random init") if isinstance(p, dict) else False
                  for p in df["provenance"]]]
     if not random.empty:
-        quality = random[random.get("metric_name", random["metric"]).isin(_quality_metric_names())
-                         & (random["status"] == "ok")]
+        # a record scored on generated samples says how they were made
+        scored = random["provenance"].map(lambda p: isinstance(p, dict) and "generation" in p)
+        quality = random[scored & (random["status"] == "ok")]
         if quality.empty:
             notes.append("weights: random initialisation (efficiency metrics do not depend on weight values)")
         else:
@@ -155,11 +156,6 @@ def _quality_caveats(metric: str, ok: pd.DataFrame) -> list[str]:
 def _weights_of(prov: dict) -> list[dict]:
     w = (prov.get("settings") or {}).get("weights")
     return [x for x in (w if isinstance(w, list) else [w]) if isinstance(x, dict)]
-
-
-def _quality_metric_names() -> set[str]:
-    from ..metrics import metrics
-    return {m.name for m in metrics if m.score is not None}
 
 
 def _latex_escape(s: str) -> str:

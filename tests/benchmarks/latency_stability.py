@@ -15,6 +15,7 @@ import torch
 import torch.utils.benchmark as tub
 
 from harness import get_variant
+from harness.derive import materialize
 from harness.profiling.latency import measure_interleaved, num_threads, resolve_threads
 
 
@@ -33,7 +34,7 @@ def main():
           f"{'t.u.benchmark (ms)':>19s} {'ratio':>6s}")
     for name in args.variants:
         v = get_variant(name)
-        model, _ = v.materialize()
+        model = materialize(v).model
         x = v.inputs(1)
         call = {name: (lambda: model(*x))}
         harness_medians, independent = [], []

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import canonical_weights  # noqa: E402
-from harness.clips import Clip  # noqa: E402
+from harness.samples import Clip  # noqa: E402
 from harness.errors import BadInput  # noqa: E402
 
 FILES = ("pt_inception-2015-12-05-6726825d.pth", "alexnet-owt-7be5be79.pth")

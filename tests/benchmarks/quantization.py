@@ -26,21 +26,20 @@ from harness.metrics.efficiency import layer_plan  # noqa: E402
 from harness.profiling.estimate import estimate_layers, total_ms  # noqa: E402
 from harness.profiling.latency import all_threads, measure_interleaved  # noqa: E402
 from harness.profiling.macs import outres_layers  # noqa: E402
-from harness.quantize import quantized_variant  # noqa: E402
 from harness.quantize.calibration import stand_in_batches  # noqa: E402
 from harness.quantize.error import output_error  # noqa: E402
 from harness.registry import load_builtins  # noqa: E402
-from harness.variants import get_variant  # noqa: E402
+from harness.derive import at_precision, get_variant, quantized_variant  # noqa: E402
 
 JETSONS = ["jetson-nano", "jetson-tx2", "jetson-xavier-nx", "jetson-agx-xavier", "jetson-orin-nano"]
 
 
 def variants_of(name):
     base = get_variant(name)
-    return {"fp32 eager": base, "bf16": base.at_precision("bf16"), "int8 (torch)": base.at_precision("int8"),
+    return {"fp32 eager": base, "bf16": at_precision(base, "bf16"), "int8 (torch)": at_precision(base, "int8"),
             "ort fp32": quantized_variant(base, {"backend": "onnxruntime", "precision": "fp32"}),
             "ort int8": quantized_variant(base, {"backend": "onnxruntime", "precision": "int8"}),
-            "mixed": base.at_precision("mixed")}
+            "mixed": at_precision(base, "mixed")}
 
 
 def main():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .derive import at_precision, get_variant
 from .errors import BadInput
+from .host import check_device
 from .metrics import Cell, get_metric
 from .registry import load_builtins, load_plugin
-from .variants import get_variant
 
 MEASURED = {"cpu": "cpu", "host-cpu": "cpu", "cuda": "cuda"}
 
@@ -29,12 +30,11 @@ def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = Non
     load_builtins()
     for p in plugins:
         load_plugin(p)
-    from .runner import check_device
     torch_device, estimated_on = _resolve_device(device)
     check_device(torch_device)
     v = get_variant(name)
     if precision:
-        v = v.at_precision(precision)
+        v = at_precision(v, precision)
     cell = Cell(v, {}, torch_device, None, list(plugins), weights)
 
     def run(metric: str, **options):
@@ -51,14 +51,14 @@ def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = Non
            "batch_size": batch_size}
     if cell.weights_sha256:
         out["weights_sha256"] = cell.weights_sha256
-    if "recipe" in v.extras:
+    if v.recipe is not None:
         made = cell.provenance.get("quantize", {})
         out["quantize"] = {k: made[k] for k in ("parent", "backend", "runtime", "recipe_hash",
                                                 "calibration", "output_error_vs_float", "layers")
                            if k in made}
         if "mixed" in made:
             out["quantize"]["mixed"] = made["mixed"]
-        out["plan"] = getattr(cell.model(), "avatarbench_plan", [])
+        out["plan"] = cell.materialized().plan
     if estimated_on:
         out["latency_ms_estimated"] = _estimate(cell, estimated_on, batch_size, explain, out)
     elif latency:

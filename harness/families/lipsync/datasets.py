@@ -11,9 +11,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import BadInput
-from .audio import RATE, load_audio
-from .video import VIDEO_SUFFIXES, numbered_images, read_frames_folder_with_notes, read_video
+from ...errors import BadInput
+from ...data.audio import RATE, load_audio
+from ...data.video import VIDEO_SUFFIXES, numbered_images, read_frames_folder_with_notes, read_video
 
 FPS = 25.0
 MIN_FRAMES = 5                          # one sync window (syncnet and Wav2Lip use 5 frames)

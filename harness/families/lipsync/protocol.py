@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -29,93 +28,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .clips import AUDIO_RATE, FPS, Clip
-from .errors import BadInput
+from ...errors import BadInput
+from ...samples import AUDIO_RATE, FPS, Clip
+from .dataspec import DataSpec, items_of
 
 FACE_SIZE = 96
 MEL_STEP = 16
 PROTOCOL_VERSION = 1
-LAYOUTS = ("lrs", "videos", "pairs")
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """A suite's data: ``layout`` lrs (Wav2Lip-preprocessed speaker/clip folders),
-    videos (a folder of talking-head videos) or pairs (Wav2Lip's test_filelists)."""
-    layout: str
-    root: Optional[str] = None
-    filelist: Optional[str] = None
-    limit: Optional[int] = None
-    batch_size: int = 32
-    name: str = ""
-
-    def describe(self) -> str:
-        marker = Path(self.root) / "SYNTHETIC"
-        what = f"{self.name or self.layout} at {self.root}"
-        if self.filelist:
-            what += f" (clips from {self.filelist})"
-        if self.limit:
-            what += f", first {self.limit} clips"
-        if marker.is_file():
-            lines = marker.read_text(errors="replace").strip().splitlines()
-            what += ", synthetic" + (f": {lines[0]}" if lines else "")
-        return what
-
-    def fingerprint(self) -> dict:
-        """What a run folder's results were scored on; a resumed run must match it."""
-        names = [item.name for item in items_of(self)]
-        return {"layout": self.layout, "root": self.root, "filelist": self.filelist,
-                "limit": self.limit, "clips": len(names),
-                "clips_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
-
-    @classmethod
-    def from_suite(cls, data: dict, suite: str, root: Optional[str], limit: Optional[int]) -> "DataSpec":
-        known = {"layout", "root", "filelist", "limit", "batch_size", "name"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInput(f"suite {suite}: data has no field {', '.join(map(repr, unknown))}; "
-                           f"fields: {', '.join(sorted(known))}")
-        layout = data.get("layout", "lrs")
-        if layout not in LAYOUTS:
-            raise BadInput(f"suite {suite}: data.layout '{layout}' is not one of {', '.join(LAYOUTS)}")
-        root = root or data.get("root")
-        if not root:
-            raise BadInput(f"suite {suite} scores generated video and needs data: pass --data-root "
-                           f"DIR ({_LAYOUT_HELP[layout]})")
-        if not Path(root).expanduser().is_dir():
-            raise BadInput(f"suite {suite}: data root {root} is not a folder")
-        filelist = data.get("filelist")
-        if filelist and not Path(filelist).is_absolute():
-            filelist = str(Path(root).expanduser() / filelist)
-        limit = limit if limit is not None else data.get("limit")
-        for field, value in (("limit", limit), ("batch_size", data.get("batch_size", 32))):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise BadInput(f"suite {suite}: data {field} (or --{field.replace('_', '-')}) must be a "
-                               f"whole number of at least 1, got {value!r}")
-        return cls(layout=layout, root=str(Path(root).expanduser()), filelist=filelist,
-                   limit=limit, batch_size=data.get("batch_size", 32), name=data.get("name", ""))
-
-
-_LAYOUT_HELP = {
-    "lrs": "the Wav2Lip-preprocessed LRS2/LRS3 folder: SPEAKER/CLIP/0.jpg, 1.jpg, ..., audio.wav",
-    "videos": "a folder of talking-head videos with audio",
-    "pairs": "the folder the pair list's video and audio paths are relative to",
-}
-
-
-def items_of(spec: DataSpec) -> list:
-    from .data import datasets
-    if spec.layout == "lrs":
-        items = datasets.lrs_items(spec.root, spec.filelist)
-    elif spec.layout == "videos":
-        items = datasets.video_folder_items(spec.root)
-    else:
-        if not spec.filelist:
-            raise BadInput("data.layout 'pairs' needs data.filelist (a Wav2Lip test_filelists file)")
-        items = datasets.pair_items(spec.filelist, spec.root)
-    if not items:
-        raise BadInput(f"no clips found under {spec.root} (layout {spec.layout}: {_LAYOUT_HELP[spec.layout]})")
-    return items[:spec.limit] if spec.limit else items
 
 
 def mel_chunk_count(n_columns: int, fps: float = FPS) -> int:
@@ -131,12 +50,12 @@ def _boxes_for(item, frames: np.ndarray, digest: str) -> np.ndarray:
     if Path(item.video).is_dir():   # Wav2Lip-preprocessed frames are face crops already
         h, w = frames.shape[1:3]
         return np.tile(np.array([[0, 0, w, h]]), (len(frames), 1))
-    from .data.faces import face_boxes
+    from ...data.faces import face_boxes
     return face_boxes(frames, cache_key=digest, name=item.name)
 
 
 def _item_digest(item) -> str:
-    from .weights import sha256_of
+    from ...checkpoints import sha256_of
     h = hashlib.sha256()
     for p in (Path(item.video), Path(item.audio)):
         if p.is_dir():
@@ -154,7 +73,7 @@ def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel:
     """Lip-sync ``frames`` (RGB uint8) to ``mel``; returns (generated frames, the source
     frames they were made from), both ``len(mel windows)`` long."""
     import cv2
-    from .data.audio import mel_windows
+    from ...data.audio import mel_windows
 
     n = mel_chunk_count(mel.shape[1], fps)
     windows = mel_windows(mel, n, fps)
@@ -188,27 +107,28 @@ def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel:
 
 def variant_key(cell) -> dict:
     """What identifies the generator: a changed weight, seed or recipe is a new key."""
-    from .cache import state_sha256
+    from ...cache import state_sha256
     v = cell.variant
     cell.model()
-    random_init = not cell.weights_sha256 and "recipe" not in v.extras
+    random_init = not cell.weights_sha256 and v.recipe is None
     return {"variant": v.name, "precision": v.precision, "weights_sha256": cell.weights_sha256,
             "seed": cell.seed if not cell.weights_sha256 else None,
             # a random-init model is identified by its values (a changed plugin or seed)
             "state_sha256": state_sha256(cell.float_model()) if random_init else None,
             "recipe": (cell.provenance.get("quantize") or {}).get("recipe_hash"),
-            "ground_truth": bool(v.extras.get("ground_truth")), "protocol": PROTOCOL_VERSION}
+            "ground_truth": v.ground_truth, "protocol": PROTOCOL_VERSION}
 
 
-def clips_for_cell(cell) -> list[Clip]:
-    """Generate (or read from the cache) the variant's videos on the suite's data."""
+def clips_for_cell(cell) -> tuple[list[Clip], dict]:
+    """Generate (or read from the cache) the variant's videos on the suite's data;
+    returns the clips and how they were made."""
     spec: Optional[DataSpec] = cell.data
     if spec is None:
         raise BadInput("metric needs generated video, but the suite has no data section")
-    from .data.audio import wav2lip_mel
-    from .data.datasets import load_item
-    from .data.video import read_video, write_video
-    from .cache import cache_root
+    from ...cache import cache_root
+    from ...data.audio import wav2lip_mel
+    from ...data.video import read_video, write_video
+    from .datasets import load_item
 
     key = variant_key(cell)
     key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -236,9 +156,9 @@ def clips_for_cell(cell) -> list[Clip]:
         clips.append(Clip(name=item.name, fake=fake, real=real, audio=wav, fps=FPS,
                           boxes=cyc_boxes, identity=frames[0], source=str(item.video),
                           extras={"video": str(video), "notes": item_notes}))
-    cell.cache["generation"] = {"data": spec.describe(), "videos": str(folder), "key": key,
+    generation = {"data": spec.describe(), "videos": str(folder), "key": key,
                                 "protocol": "Wav2Lip inference.py; faces: MTCNN (facenet-pytorch), "
                                             "pads 0/10/0/0, 5-frame smoothing" if spec.layout != "lrs"
                                             else "Wav2Lip inference.py; faces: the preprocessed crops",
                                 "clips": len(clips), "notes": notes}
-    return clips
+    return clips, generation

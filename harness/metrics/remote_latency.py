@@ -1,5 +1,5 @@
 """``latency_ms_remote``: latency measured by ONNX Runtime on another device (over SSH,
-or a local folder standing in for one; see harness.remote)."""
+or a local folder standing in for one; see harness.remote_device)."""
 from __future__ import annotations
 
 import torch
@@ -15,7 +15,7 @@ def _onnx_of(cell: Cell):
     model = cell.model()
     if isinstance(model, onnxrt.OrtModule):
         return model.path, model.names
-    if cell.variant.precision != "fp32" or "recipe" in cell.variant.extras:
+    if cell.variant.precision != "fp32" or cell.variant.recipe is not None:
         return None
     inputs = cell.variant.inputs(int(cell.options["batch_size"]), dtype=torch.float32)
     path = cell.run_dir / "remote" / cell.variant.name / "model.fp32.onnx"
@@ -30,7 +30,7 @@ def _onnx_of(cell: Cell):
                              "(target ssh://[user@]host[:port][/dir] or local:DIR)")
 def latency_ms_remote(cell: Cell) -> Result:
     from ..devices import devices
-    from ..remote import remote_latency
+    from ..remote_device import remote_latency
     o = cell.options
     if not o["target"]:
         raise BadInput("latency_ms_remote needs options.target (ssh://[user@]host[:port][/dir] or local:DIR)")

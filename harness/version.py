@@ -1,0 +1,2 @@
+"""The harness's version (recorded in every run)."""
+__version__ = "0.1.0"
