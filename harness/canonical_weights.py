@@ -35,6 +35,8 @@ class Canonical:
     # files that may not be plain state dicts (syncnet_v2.model may be a pickled module)
     # are read by a converter their metric registers (``register_converter``)
     needs_conversion: bool = False
+    # the published file's full sha256, for files whose name carries no hash
+    sha256: Optional[str] = None
 
     @property
     def hash_prefix(self) -> Optional[str]:
@@ -55,12 +57,14 @@ CATALOG: dict[str, Canonical] = {c.file: c for c in [
               "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
               "20180402-114759-vggface2.pt",
               "identity", "MIT (facenet-pytorch); trained on VGGFace2 (research use)",
-              "InceptionResnetV1; the name carries a date, not a hash"),
+              "InceptionResnetV1; the name carries a date, not a hash",
+              sha256="281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b"),
     Canonical("syncnet_v2.model", "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
               "lse_c, lse_d", "MIT (syncnet_python)",
               "a pickle (a state dict or, in some copies, a whole module): converted once to a "
               "plain state dict by a restricted loader that builds tensors and containers only",
-              needs_conversion=True),
+              needs_conversion=True,
+              sha256="961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442"),
 ]}
 
 
@@ -112,20 +116,21 @@ def verify(file: str, path: Path) -> dict:
     unverified files are allowed, in which case the provenance says ``unverified``."""
     c = entry(file)
     digest = sha256_of(path)
-    prefix = c.hash_prefix
-    if prefix is None:
-        status = "no hash in name"
-    elif digest.startswith(prefix):
+    if c.sha256:
+        ok, promise = digest == c.sha256, f"is not {c.sha256[:16]}..., the published file's sha256"
+    elif c.hash_prefix:
+        ok, promise = digest.startswith(c.hash_prefix), \
+            f"does not start with {c.hash_prefix}, the hash its name promises"
+    else:
+        ok, promise = False, "cannot be checked (no known hash)"
+    if ok:
         status = "verified"
     elif allow_unverified():
         status = "unverified"
     else:
-        raise BadInput(f"weights {path}: sha256 {digest[:16]}... does not start with {prefix}, "
-                       f"the hash its name promises; the file is corrupt or not the canonical "
-                       f"{file} from {c.source}. Set {ENV_UNVERIFIED}=1 (or pass "
-                       f"--allow-unverified-weights) to use it anyway; records will say 'unverified'")
-    if status == "no hash in name" and allow_unverified():
-        status = "unverified"
+        raise BadInput(f"weights {path}: sha256 {digest[:16]}... {promise}; the file is corrupt "
+                       f"or not the canonical {file} from {c.source}. Set {ENV_UNVERIFIED}=1 (or "
+                       f"pass --allow-unverified-weights) to use it anyway; records will say 'unverified'")
     return {"file": file, "path": str(path), "sha256": digest, "check": status}
 
 

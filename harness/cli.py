@@ -269,7 +269,7 @@ def cmd_table(args) -> int:
     from .report.table import make_table
     from .records import load_run, read_run_json
     df = load_run(args.run_dir)
-    opts = table_options(read_run_json(args.run_dir).get("suite") or {}, df)
+    opts = table_options(read_run_json(args.run_dir, strict=False).get("suite") or {}, df)
     if args.baseline:
         opts.update(baseline=args.baseline, ratios=None)
     if args.columns:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-import yaml
 
 from .errors import BadInput
+from .safe_yaml import load_yaml
 from .host import host_description
 from .profiling.latency import all_threads
 from .registry import Registry, current_origin
@@ -124,12 +124,7 @@ def load_device_file(path: str | Path) -> list[DeviceProfile]:
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"device file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f", line {mark.line + 1}" if mark else ""
-        raise BadInput(f"device file {path}{at}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+    raw = load_yaml(path, "device file")
     if not isinstance(raw, dict):
         raise BadInput(f"device file {path}: expected a mapping of device name -> fields")
     out = [profile_from_dict(name, fields, str(path)) for name, fields in raw.items()

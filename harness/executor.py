@@ -53,6 +53,7 @@ def make_record(plan: Plan, v: Variant, pm: PlannedMetric, device: str, res: Opt
         rec.status, rec.error, rec.bad_input = "failed", error, bad_input
     elif res.value is None:
         rec.status, rec.reason = "skipped", res.reason
+        rec.retry = True if res.retry else None
     else:
         rec.value, rec.n, rec.stats = res.value, res.n, res.stats
         rec.provenance = {**weights, "backend": res.backend, "settings": res.settings,

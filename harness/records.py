@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .cache import write_atomic
+
 RECORDS = "records.jsonl"
 RUN_JSON = "run.json"
 
@@ -48,6 +50,7 @@ class Record:
     reason: Optional[str] = None
     error: Optional[str] = None
     bad_input: Optional[bool] = None
+    retry: Optional[bool] = None                # skipped for something a user can add
     extra: dict = field(default_factory=dict)   # fields this version does not know, kept
 
     @classmethod
@@ -63,7 +66,7 @@ class Record:
         """The JSON form: optional fields that do not apply are left out."""
         d = asdict(self)
         extra = d.pop("extra")
-        for k in ("stats", "reason", "error", "bad_input"):
+        for k in ("stats", "reason", "error", "bad_input", "retry"):
             if d[k] is None:
                 del d[k]
         return {**extra, **d}
@@ -135,14 +138,39 @@ def read_records(run_dir: str | Path, latest_only: bool = True) -> list[dict]:
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def read_run_json(run_dir: str | Path) -> dict:
+def read_run_json(run_dir: str | Path, strict: bool = True) -> dict:
+    """The run folder's run.json ({} when there is none). An empty or unreadable one is
+    bad input when ``strict`` (a run must not resume on it), else a warning."""
     p = Path(run_dir) / RUN_JSON
-    return json.loads(p.read_text()) if p.exists() else {}
+    if not p.exists():
+        return {}
+    try:
+        meta = json.loads(p.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError(f"a {type(meta).__name__}, not a mapping")
+        return meta
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = (f"{p}: unreadable ({exc}); its records are kept, but a run cannot resume "
+               "without it: pass --fresh to start over (the old folder is kept beside it)")
+        if strict:
+            from .errors import BadInput
+            raise BadInput(msg) from None
+        print(f"warning: {msg}", file=sys.stderr)
+        return {}
+
+
+def counting(records: Iterable[Record], suite_hash: Optional[str] = None) -> dict[tuple[str, str], Record]:
+    """The one rule for which record of a cell counts, shared by resume and the reports:
+    the latest one written under ``suite_hash`` (records of another version of the suite
+    never count; with no hash, the latest one)."""
+    out: dict[tuple[str, str], Record] = {}
+    for r in records:
+        if suite_hash is None or r.suite_hash == suite_hash:
+            out[(r.variant, r.metric)] = r
+    return out
 
 
 def load_run(run_dir: str | Path):
@@ -152,7 +180,8 @@ def load_run(run_dir: str | Path):
     run_dir = Path(run_dir)
     if not (run_dir / RECORDS).exists():
         raise BadInput(f"{run_dir} is not a run folder (no {RECORDS})")
-    recs = [r.to_dict() for r in read_typed(run_dir)]
+    suite_hash = read_run_json(run_dir, strict=False).get("suite_hash")
+    recs = [r.to_dict() for r in counting(read_typed(run_dir, latest_only=False), suite_hash).values()]
     cols = ["variant", "metric", "value", "unit", "direction", "status", "precision", "role",
             "lineage", "family", "n", "reason", "error", "wall_s", "suite_hash"]
     df = pd.DataFrame(recs) if recs else pd.DataFrame(columns=cols)
@@ -162,6 +191,9 @@ def load_run(run_dir: str | Path):
     return df
 
 
-def iter_completed(records: Iterable[Record]) -> set[tuple[str, str]]:
-    """Cells that need no recomputation on resume: ok or skipped (failed cells are retried)."""
-    return {(r.variant, r.metric) for r in records if r.status in ("ok", "skipped")}
+def iter_completed(records: Iterable[Record], suite_hash: Optional[str] = None) -> set[tuple[str, str]]:
+    """Cells that need no recomputation on resume: those whose counting record is ok, or
+    skipped for a reason that adding a file cannot change (failed cells, and cells
+    skipped for a missing file, are tried again)."""
+    return {k for k, r in counting(records, suite_hash).items()
+            if r.status == "ok" or (r.status == "skipped" and not r.retry)}

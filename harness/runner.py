@@ -23,6 +23,7 @@ from .plan import make_plan
 from .records import (RUN_JSON, append_record, iter_completed, read_run_json, read_typed,
                       repair_records, write_json_atomic)
 from .registry import load_builtins, load_plugin, loaded_plugins
+from .run_lock import LOCK_NAME, RunLock
 from .suite import Suite, load_suite
 from .version import __version__
 
@@ -68,14 +69,18 @@ def _now() -> str:
 
 def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo,
                  data: Optional[dict] = None) -> None:
+    """Create or reopen the run folder (held under its ``RunLock``) and write run.json."""
     digest = suite.digest()
-    meta = read_run_json(run_dir)
-    if run_dir.exists() and fresh and any(run_dir.iterdir()):
+    earlier = [p for p in run_dir.iterdir() if p.name != LOCK_NAME] if run_dir.exists() else []
+    meta = {} if fresh else read_run_json(run_dir)
+    if fresh and earlier:
+        # the earlier run's files move aside; the lock file stays, held by this run
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = run_dir.with_name(f"{run_dir.name}.prev-{stamp}")
-        run_dir.rename(kept)
+        kept.mkdir()
+        for p in earlier:
+            p.rename(kept / p.name)
         echo(f"--fresh: the earlier run was moved to {kept}")
-        meta = {}
     elif meta and meta.get("suite_hash") != digest:
         raise BadInput(
             f"run folder {run_dir} holds a run of suite '{meta.get('suite', {}).get('name')}' "
@@ -116,19 +121,19 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     check_device(device)
     plan = make_plan(suite, variants, data_root, limit, echo)
     run_dir = Path(out) if out else Path("results") / suite.name
-    open_run_dir(run_dir, suite, fresh, device, echo,
-                 plan.data.fingerprint() if plan.data is not None else None)
-
-    done = iter_completed(read_typed(run_dir, latest_only=False))
-    todo = [j for j in plan.jobs if j.key not in done]
-    summary = RunSummary(run_dir, already_recorded=len(plan.jobs) - len(todo))
-    if summary.already_recorded:
-        echo(f"resuming {run_dir}: {summary.already_recorded} cells already recorded, {len(todo)} to go")
-    bar = tqdm(total=len(todo), desc=suite.name, unit="cell", disable=not progress or None,
-               file=sys.stderr)
-    executor = LocalExecutor(plan, run_dir, device, list(loaded_plugins()),
-                             lambda rec: append_record(run_dir, rec), bar)
-    outcome = executor.run(todo)
-    bar.close()
+    with RunLock(run_dir):   # one run per folder, for the whole run
+        open_run_dir(run_dir, suite, fresh, device, echo,
+                     plan.data.fingerprint() if plan.data is not None else None)
+        done = iter_completed(read_typed(run_dir, latest_only=False), plan.digest)
+        todo = [j for j in plan.jobs if j.key not in done]
+        summary = RunSummary(run_dir, already_recorded=len(plan.jobs) - len(todo))
+        if summary.already_recorded:
+            echo(f"resuming {run_dir}: {summary.already_recorded} cells already recorded, {len(todo)} to go")
+        bar = tqdm(total=len(todo), desc=suite.name, unit="cell", disable=not progress or None,
+                   file=sys.stderr)
+        executor = LocalExecutor(plan, run_dir, device, list(loaded_plugins()),
+                                 lambda rec: append_record(run_dir, rec), bar)
+        outcome = executor.run(todo)
+        bar.close()
     summary.computed, summary.failed = outcome.computed, outcome.failed
     return summary

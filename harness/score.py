@@ -38,9 +38,13 @@ def _kind(path: Path) -> str:
 
 def _read_image(path: Path) -> np.ndarray:
     from PIL import Image
+
+    from .data.video import rgb8
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))[None]
+            return rgb8(im, str(path))[None]
+    except BadInput:
+        raise
     except Exception as exc:
         raise BadInput(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from exc
 
@@ -133,13 +137,13 @@ def _source(path: Path, name: str) -> str:
 
 
 def parse_options(pairs: list[str], metric) -> dict:
-    import yaml
+    from .safe_yaml import load_yaml_text
     given = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise BadInput(f"--option {pair!r}: expected KEY=VALUE")
-        given[key] = yaml.safe_load(value)
+        given[key] = load_yaml_text(value, f"--option {key}")
     return metric.resolve_options(given, "--option")
 
 

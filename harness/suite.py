@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import BadInput
+from .safe_yaml import load_yaml
+from .variants import SAFE_NAME   # names that become file and folder names
 from .registry import Registry, current_origin
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "suites"
@@ -54,7 +55,7 @@ class Profiling(_Strict):
 class PlotSpec(_Strict):
     x: str
     y: str
-    name: Optional[str] = None
+    name: Optional[str] = Field(None, pattern=SAFE_NAME)
 
 
 class Report(_Strict):
@@ -65,14 +66,14 @@ class Report(_Strict):
 
 
 class Suite(_Strict):
-    name: str
+    name: str = Field(pattern=SAFE_NAME)   # the default run folder is results/NAME
     version: Union[int, str] = 1
     family: str
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     data: Optional[dict[str, Any]] = None
     variants: list[Union[str, VariantEntry]] = Field(min_length=1)
-    precisions: list[str] = ["fp32"]
+    precisions: list[str] = Field(["fp32"], min_length=1)
     metrics: list[Union[str, MetricEntry]] = Field(min_length=1)
     profiling: Profiling = Profiling()
     report: Report = Report()
@@ -144,13 +145,7 @@ def _loc(loc: tuple) -> str:
 
 def load_suite(name_or_path: str) -> Suite:
     path = find_suite(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BadInput(f"suite {path}{where}: malformed YAML: "
-                       f"{getattr(exc, 'problem', None) or exc}") from exc
+    raw = load_yaml(path, "suite")
     if not isinstance(raw, dict):
         raise BadInput(f"suite {path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:

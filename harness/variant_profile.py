@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
+
 from .derive import at_precision, get_variant
 from .errors import BadInput
 from .host import check_device
@@ -26,7 +28,11 @@ def _resolve_device(device: str) -> tuple[str, Optional[str]]:
 
 def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = None, batch_size: int = 1,
                     threads="all", rounds: int = 3, reps: int = 5, latency: bool = True,
-                    plugins=(), precision: Optional[str] = None, explain: bool = False) -> dict:
+                    plugins=(), precision: Optional[str] = None, explain: bool = False,
+                    seed: int = 0) -> dict:
+    """``seed``: the random initialisation, as a suite's ``seed`` (0 by default), so a
+    variant without weights is the same model here as in a suite run, and a quantized one
+    has the same recipe hash and reuses the same cache entry (and its stored plan)."""
     load_builtins()
     for p in plugins:
         load_plugin(p)
@@ -35,11 +41,12 @@ def profile_variant(name: str, device: str = "cpu", weights: Optional[str] = Non
     v = get_variant(name)
     if precision:
         v = at_precision(v, precision)
-    cell = Cell(v, {}, torch_device, None, list(plugins), weights)
+    cell = Cell(v, {}, torch_device, None, list(plugins), weights, seed=seed)
 
     def run(metric: str, **options):
         m = get_metric(metric)
         cell.options = m.resolve_options({k: o for k, o in options.items() if k in m.options}, "profile")
+        torch.manual_seed(seed)   # as the executor does before each cell
         return m.compute(cell)
 
     macs, outres = run("macs", batch_size=batch_size), run("macs_outres", batch_size=batch_size)

@@ -7,6 +7,7 @@ quality metrics consume. Deriving variants (casts, quantize recipes) and materia
 them live in ``harness.derive``."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -16,6 +17,7 @@ from torch import nn
 from .errors import BadInput
 from .registry import Registry, current_origin
 
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"   # variant names become file names
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "mixed")
 CAST_PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 ROLES = ("teacher", "student", "quantized", "reference")
@@ -81,6 +83,9 @@ class Variant:
     registered_as: Optional[str] = None  # the name that rebuilds it (in another process)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not re.match(SAFE_NAME, self.name):
+            raise BadInput(f"variant name {self.name!r}: use letters, digits and . _ @ + - "
+                           "(it becomes part of file names)")
         if self.role not in ROLES:
             raise BadInput(f"variant '{self.name}': role '{self.role}' is not one of {', '.join(ROLES)}")
         if self.precision not in PRECISIONS:

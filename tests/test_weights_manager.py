@@ -49,10 +49,11 @@ def test_hash_mismatch_refused_unless_allowed_and_then_marked(tmp_path, monkeypa
     assert prov["check"] == "unverified" and prov["sha256"] == cw.sha256_of(tmp_path / INCEPTION)
 
 
-def test_file_whose_name_has_no_hash_is_still_marked_when_unverified_allowed(tmp_path, monkeypatch):
+def test_file_whose_name_has_no_hash_is_checked_against_the_published_sha256(tmp_path, monkeypatch):
     monkeypatch.setenv("AVATARBENCH_WEIGHTS", str(tmp_path))
     _tiny_state(tmp_path / "20180402-114759-vggface2.pt")
-    assert cw.load_state("20180402-114759-vggface2.pt")[1]["check"] == "no hash in name"
+    with pytest.raises(BadInput, match="281cebca8662831a"):
+        cw.load_state("20180402-114759-vggface2.pt")
     monkeypatch.setenv("AVATARBENCH_ALLOW_UNVERIFIED_WEIGHTS", "1")
     assert cw.load_state("20180402-114759-vggface2.pt")[1]["check"] == "unverified"
 

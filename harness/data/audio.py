@@ -49,6 +49,8 @@ def load_audio(path, rate: int = RATE) -> tuple[np.ndarray, list[str]]:
         wav, source_rate = _read_wav(path)
     if wav is None:
         wav, source_rate = _read_with_ffmpeg(path)
+    if not source_rate or source_rate <= 0:
+        raise BadInput(f"audio {path}: its header gives a sample rate of {source_rate} Hz")
     if wav.size == 0:
         raise BadInput(f"audio {path}: no samples (empty audio)")
     if not np.all(np.isfinite(wav)):

@@ -155,6 +155,21 @@ def numbered_images(folder) -> list[Path]:
     return sorted(found, key=lambda p: int(p.stem))
 
 
+def rgb8(im, where: str) -> np.ndarray:
+    """A PIL image as (H, W, 3) uint8 RGB. 16-bit images (grayscale 'I;16', or 'I' holding
+    16-bit values) are scaled to 8 bits (v * 255 / 65535, rounded), not clipped, which
+    would leave two levels; floating-point images are refused."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(im).astype(np.int64)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise BadInput(f"{where}: {im.mode} image with values outside 0..65535")
+        gray = np.round(arr * (255.0 / 65535.0)).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode == "F":
+        raise BadInput(f"{where}: floating-point image (mode F); save frames as 8- or 16-bit images")
+    return np.asarray(im.convert("RGB"))
+
+
 def read_frames_folder(folder) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB frames from numbered images; every image must decode and
     all must share one size."""
@@ -175,7 +190,9 @@ def read_frames_folder_with_notes(folder) -> tuple[np.ndarray, list[str]]:
     for p in paths:
         try:
             with Image.open(p) as im:
-                frame = np.asarray(im.convert("RGB"))
+                frame = rgb8(im, f"frames folder {folder}: image {p.name}")
+        except BadInput:
+            raise
         except Exception as exc:  # PIL raises several types for damaged files
             raise BadInput(f"frames folder {folder}: image {p.name} cannot be read ({exc})") from None
         if frames and frame.shape != frames[0].shape:

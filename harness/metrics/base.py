@@ -8,6 +8,7 @@ from ..errors import BadInput
 from ..derive import materialize
 from ..registry import Registry, current_origin
 from ..variants import Materialized, families
+from .options import check_option, spec_for
 
 
 @dataclass
@@ -21,6 +22,8 @@ class Result:
     measured_on: str = ""                           # device the number was measured on
     estimated: bool = False
     reason: str = ""                                # why a cell was skipped
+    retry: bool = False                             # skipped for something a user can add
+                                                    # (a weights file): a resumed run tries again
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Metric:
     compute: Callable[[Cell], Result]
     consumes: Optional[Consumes] = None   # None: the metric measures the model itself
     options: dict = field(default_factory=dict)   # accepted options and their defaults
+    schema: dict = field(default_factory=dict)    # option name -> Option (metrics.options)
     description: str = ""
     display_scale: float = 1.0         # tables show value * display_scale ...
     display_unit: str = ""             # ... in this unit
@@ -134,7 +138,9 @@ class Metric:
         if unknown:
             raise BadInput(f"{where}: metric '{self.name}' has no option {', '.join(map(repr, unknown))}; "
                            f"options: {', '.join(sorted(self.options)) or '(none)'}")
-        return {**self.options, **given}
+        checked = {k: check_option(self.name, k, v, spec_for(k, self.options[k], self.schema), where)
+                   for k, v in given.items()}
+        return {**self.options, **checked}
 
 
 metrics: Registry[Metric] = Registry("metric")

@@ -11,6 +11,7 @@ from ..profiling.macs import layers_csv, outres_layers, ptflops_macs
 from ..profiling.memory import peak_cpu_mb, peak_cuda_mb
 from ..profiling.size import count_params, serialized_bytes
 from .base import Cell, Metric, Result, register_metric
+from .options import Option
 
 
 def _write(cell: Cell, rel: str, text: str) -> None:
@@ -39,6 +40,7 @@ def size_mb(cell: Cell) -> Result:
 
 @register_metric("macs", direction="lower", unit="MAC", display_scale=1e-9, display_unit="G",
                  options={"backend": "aten", "batch_size": 1},
+                 schema={"backend": Option("choice", choices=("aten", "pytorch"))},
                  description="multiply-accumulates per call (ptflops); transposed convolutions "
                              "counted at input resolution (the work they do)")
 def macs(cell: Cell) -> Result:

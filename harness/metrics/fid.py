@@ -19,6 +19,7 @@ from ..samples import Clip
 from ..errors import BadInput
 from . import inception
 from .base import Consumes, Result, register_quality_metric
+from .options import Option
 
 MIN_SAMPLES = inception.DIMS     # below this the covariance is rank-deficient
 REGIONS = ("frame",)
@@ -106,6 +107,7 @@ def small_sample_warning(n_fake: int, n_real: int) -> Optional[str]:
 
 @register_quality_metric(
     "fid", direction="lower", unit="FID", consumes=Consumes(reference="set"),
+    schema={"region": Option("choice", choices=REGIONS)},
     options={"region": "frame", "batch_size": 50, "device": "cpu"},
     description="Frechet Inception Distance (pytorch-fid, 2048-d pool3) of all generated "
                 "frames against all reference frames")
@@ -122,7 +124,7 @@ def score(clips: list[Clip], options: dict) -> Result:
         fake_feats = inception.features(fakes, batch_size, device, loaded)
         mu_real, sigma_real, cache = inception.reference_statistics(reals, batch_size, device, loaded)
     except MissingWeights as exc:
-        return Result(None, backend=backend_name(), settings=settings, reason=str(exc))
+        return Result(None, retry=True, backend=backend_name(), settings=settings, reason=str(exc))
     n_fake, n_real = len(fake_feats), sum(len(r) for r in reals)
     settings.update(weights=provenance, n_fake=n_fake, n_real=n_real)
     stats: dict = {"n_fake": n_fake, "n_real": n_real, "reference_cache": cache["cache"]}

@@ -118,7 +118,7 @@ def identity(clips: list[Clip], options: dict) -> Result:
     try:
         state, prov = load_state(WEIGHTS)
     except MissingWeights as exc:
-        return Result(None, reason=str(exc), backend=BACKEND)
+        return Result(None, retry=True, reason=str(exc), backend=BACKEND)
     model = embedder(state, prov["sha256"])
     per_clip, missed, scored, sources, faceless = {}, {}, {}, {}, {}
     for clip in clips:
@@ -242,7 +242,7 @@ def identity_dlib(clips: list[Clip], options: dict) -> Result:
                                              "dlib_face_recognition_resnet_model_v1.dat")]
         dlib_object("detector")
     except MissingWeights as exc:
-        return Result(None, reason=str(exc), backend=DLIB_BACKEND)
+        return Result(None, retry=True, reason=str(exc), backend=DLIB_BACKEND)
     per_clip, missed, sources, faceless = {}, {}, {}, {}
     for clip in clips:
         where = clip.source or clip.name

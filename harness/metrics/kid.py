@@ -17,7 +17,8 @@ from ..canonical_weights import MissingWeights
 from ..samples import Clip
 from . import inception
 from .base import Consumes, Result, register_quality_metric
-from .fid import backend_name as fid_backend, check_region, split_sets
+from .options import Option
+from .fid import REGIONS, backend_name as fid_backend, check_region, split_sets
 
 DEGREE, COEF0 = 3, 1.0
 SEED = 2020          # torch-fidelity's default rng_seed
@@ -60,6 +61,7 @@ def kid_from_features(fake: np.ndarray, real: np.ndarray, subsets: int = 100,
 
 @register_quality_metric(
     "kid", direction="lower", unit="KID", consumes=Consumes(reference="set"),
+    schema={"region": Option("choice", choices=REGIONS)},
     options={"region": "frame", "kid_subsets": 100, "kid_subset_size": 1000, "seed": SEED,
              "batch_size": 50, "device": "cpu"},
     description="Kernel Inception Distance (torch-fidelity's estimator on pytorch-fid's "
@@ -80,7 +82,7 @@ def score(clips: list[Clip], options: dict) -> Result:
         fake = inception.features(fakes, batch_size, device, loaded)
         real, cache = inception.reference_features(reals, batch_size, device, loaded)
     except MissingWeights as exc:
-        return Result(None, backend=backend_name(), settings=settings, reason=str(exc))
+        return Result(None, retry=True, backend=backend_name(), settings=settings, reason=str(exc))
     settings.update(weights=provenance, n_fake=len(fake), n_real=len(real))
     if min(len(fake), len(real)) < 2 or subsets < 1:
         return Result(None, n=len(fake), backend=backend_name(), settings=settings,

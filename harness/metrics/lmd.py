@@ -55,7 +55,7 @@ def lmd(clips: list[Clip], options: dict) -> Result:
         prov = dlib_provenance(PREDICTOR)
         dlib_object("detector")
     except MissingWeights as exc:
-        return Result(None, reason=str(exc), backend=BACKEND)
+        return Result(None, retry=True, reason=str(exc), backend=BACKEND)
     per_clip, per_clip_px, fake_miss, real_miss, scored, faceless = {}, {}, {}, {}, {}, {}
     for clip in clips:
         where = clip.source or clip.name

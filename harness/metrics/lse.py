@@ -21,6 +21,7 @@ from ..canonical_weights import MissingWeights, load_state
 from ..samples import AUDIO_RATE, Clip
 from ..errors import BadInput
 from .base import Consumes, Result, register_quality_metric
+from .options import Option
 from .syncnet_model import build
 
 WEIGHTS = "syncnet_v2.model"
@@ -36,6 +37,8 @@ FPS = 25.0
 BACKEND = "syncnet_python SyncNet (S) syncnet_v2"
 
 OPTIONS = {"vshift": 15, "batch_size": 20, "device": "cpu"}
+# offsets -vshift..vshift; each one compares every window of a clip
+SCHEMA = {"vshift": Option("int", 1, 100)}
 
 
 class TooShort(BadInput):
@@ -224,7 +227,7 @@ def _score(clips: list[Clip], options: dict, which: str) -> Result:
     try:
         state, prov = load_state(WEIGHTS)
     except MissingWeights as exc:
-        return Result(None, reason=str(exc), backend=BACKEND)
+        return Result(None, retry=True, reason=str(exc), backend=BACKEND)
     model = _model(state, prov["sha256"], opts["device"])
     per_clip, offsets, windows, crops, notes, short = {}, {}, {}, set(), [], []
     for clip in clips:
@@ -262,14 +265,14 @@ def _score(clips: list[Clip], options: dict, which: str) -> Result:
 LSE_CONSUMES = Consumes(reference="none", audio=True)   # a clip and its driving audio
 
 
-@register_quality_metric("lse_d", consumes=LSE_CONSUMES, direction="lower", unit="distance", options=dict(OPTIONS),
+@register_quality_metric("lse_d", consumes=LSE_CONSUMES, direction="lower", unit="distance", options=dict(OPTIONS), schema=SCHEMA,
                          description="Lip-sync error distance (syncnet_python min mean distance), "
                                      "mean over clips")
 def lse_d(clips: list[Clip], options: dict) -> Result:
     return _score(clips, options, "lse_d")
 
 
-@register_quality_metric("lse_c", consumes=LSE_CONSUMES, direction="higher", unit="confidence", options=dict(OPTIONS),
+@register_quality_metric("lse_c", consumes=LSE_CONSUMES, direction="higher", unit="confidence", options=dict(OPTIONS), schema=SCHEMA,
                          description="Lip-sync error confidence (syncnet_python median minus min "
                                      "distance), mean over clips")
 def lse_c(clips: list[Clip], options: dict) -> Result:

@@ -127,7 +127,7 @@ def score(clips: list[Clip], options: dict) -> Result:
     try:
         model, provenance = load_model(device)
     except MissingWeights as exc:
-        return Result(None, backend=backend, settings=settings, reason=str(exc))
+        return Result(None, retry=True, backend=backend, settings=settings, reason=str(exc))
     settings["weights"] = provenance
     per_clip, values = {}, []
     for c in clips:

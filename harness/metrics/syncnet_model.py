@@ -141,11 +141,33 @@ def _refused_global(exc: Exception) -> str:
     return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RefusedBuild(pickle.UnpicklingError):
+    pass
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
     """Resolves only torch's own weights-only allow-list (tensor rebuild functions,
     storages, dtypes, OrderedDict, set) and the stand-ins; every other global is refused
     before anything is called. Used for PyTorch's legacy (non-zip) format, whose pickled
-    modules torch's weights-only loader does not accept."""
+    modules torch's weights-only loader does not accept.
+
+    BUILD, pickle's way of setting attributes, is the other way a pickle can act: applied
+    to an allow-listed class it would rewrite that class (its name, module, flags torch's
+    loader reads). Here BUILD only fills the ``__dict__`` of a stand-in *instance* (a
+    pickled layer's parameters and children); on anything else it is refused. This is the
+    pure-Python unpickler, whose opcode table can be changed."""
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def _load_build(self):
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if not isinstance(inst, PickledStandIn) or not isinstance(state, dict) \
+                or not all(isinstance(k, str) for k in state):
+            what = inst.__name__ if isinstance(inst, type) else type(inst).__name__
+            raise _RefusedBuild(f"it sets attributes on {what}, which only pickled layers may have")
+        inst.__dict__.update(state)
+
+    dispatch[pickle.BUILD[0]] = _load_build
 
     def find_class(self, module: str, name: str):
         import _compat_pickle
@@ -192,6 +214,9 @@ def restricted_load(path: Path) -> Any:
             warnings.simplefilter("ignore")     # "couldn't retrieve source code" of stand-ins
             return torch.load(path, map_location="cpu", weights_only=False,
                               pickle_module=_RestrictedPickle)
+    except _RefusedBuild as exc:
+        raise BadInput(f"weights {path}: refusing to load it; {exc}: a SyncNet checkpoint holds "
+                       "tensors and layers, nothing that changes code") from exc
     except pickle.UnpicklingError as exc:
         raise BadInput(f"weights {path}: refusing to load it; it names the global "
                        f"'{_refused_global(exc)}', which is not part of a SyncNet checkpoint and "

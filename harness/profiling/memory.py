@@ -2,17 +2,21 @@
 
 CUDA: the caching allocator's peak (``max_memory_allocated``) during build + forward.
 CPU: the allocator gives no peak, so a fresh Python process builds the model at its
-precision, resets its peak resident set (/proc/self/clear_refs) and runs one forward;
-the value is that peak (VmHWM) minus the resident set before the build: the model as it
-is held plus the forward pass's activations and workspace. Weights use random
-initialisation: sizes, not values, matter here."""
+precision (a quantized one from the same cache a run uses), hands the memory that
+building freed back to the system (malloc_trim), resets its peak resident set
+(/proc/self/clear_refs) and runs one forward; the value is that peak (VmHWM) minus the
+resident set before the build: the model as it is held plus the forward pass's
+activations and workspace. Weights use random initialisation: sizes, not values, matter."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -35,6 +39,15 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def _trim() -> None:
+    """Hand memory freed after building (a float copy, quantization's work) back to the
+    system, so the resident set is what the model holds, not what making it left."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def peak_cuda_mb(variant, batch_size: int, device: str) -> float:
@@ -61,7 +74,12 @@ def peak_cpu_mb(variant_name: str, batch_size: int, plugins: list[str], recipe: 
         cmd += ["--recipe", json.dumps(recipe)]
     for p in plugins:
         cmd += ["--plugin", p]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # the probe imports this very harness: started in the folder that holds it, with that
+    # folder first on its path, so a 'harness' package in the user's working folder is
+    # never the one imported
+    home = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=home, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe for {variant_name} failed: {proc.stderr.strip()[-800:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])["peak_mb"]
@@ -90,6 +108,7 @@ def _child(argv: list[str]) -> None:
     model = materialize(variant, "cpu").model
     inputs = variant.inputs(args.batch_size)
     gc.collect()
+    _trim()
     _reset_peak()  # a cast builds fp32 first; count the model as it is held, not its build
     with torch.inference_mode():
         model(*inputs)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 import warnings
+from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
 from typing import Optional
 
 import torch
 
-from ..cache import cache_root, state_sha256
+from ..cache import atomic_path, cache_root, state_sha256, write_atomic
 from ..errors import BadInput
 from ..variants import Materialized
 from .recipe import BACKENDS, Recipe, parse_recipe
@@ -58,13 +60,14 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()
     folder = cache_root() / "quantize" / key[:20]
     meta_path = folder / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    meta = _read_meta(meta_path)
     example = calibration[0]
     plan: list[dict] = []
     extra: dict = {}
 
     if recipe.backend == "torch":
-        if meta is None:
+        qmodel = _load_torch(folder, meta, model, example, recipe) if meta is not None else None
+        if qmodel is None:
             if recipe.precision == "mixed":
                 from ..profiling.latency import all_threads, measure_interleaved
                 from .mixed import make_plan
@@ -79,15 +82,9 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
             else:
                 mixed_plan, float_layers = None, list(recipe.float_layers)
             qmodel = torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel, float_layers)
-            folder.mkdir(parents=True, exist_ok=True)
-            torch.save(qmodel.state_dict(), folder / "quantized.pt")
+            with atomic_path(folder / "quantized.pt") as tmp:
+                torch.save(qmodel.state_dict(), tmp)
             meta = {"float_layers": float_layers, "mixed": mixed_plan}
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
-                state = torch.load(folder / "quantized.pt", weights_only=True)
-            qmodel = torch_ao.rebuild(model, example, state, recipe.engine, recipe.per_channel,
-                                      meta["float_layers"])
         runtime = torch_ao.runtime(recipe.engine)
         kinds = quantizable_layers(model)
         if meta["mixed"]:
@@ -101,9 +98,12 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
                      else "torch.ao default mapping"} for n, k in kinds.items()]
     else:  # onnxruntime
         fp32_path, int8_path = folder / "model.fp32.onnx", folder / "model.int8.onnx"
+        path = int8_path if recipe.precision == "int8" else fp32_path
+        if meta is not None and not _onnx_readable(path):
+            meta = None     # a damaged cache entry is made again
         if meta is None:
-            tmp = folder.with_name(folder.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
             names = onnxrt.export(model, example, tmp / fp32_path.name)
             if recipe.precision == "int8":
                 onnxrt.quantize_int8(tmp / fp32_path.name, tmp / int8_path.name, names, calibration,
@@ -112,14 +112,13 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
             (tmp / "meta.json").write_text(json.dumps(meta))
             shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)
-        path = int8_path if recipe.precision == "int8" else fp32_path
         qmodel = onnxrt.OrtModule(path, meta["input_names"], threads=0)
         plan = onnxrt.plan(fp32_path, int8_path if recipe.precision == "int8" else None,
                            recipe.float_layers)
         runtime = onnxrt.runtime()
 
-    if not meta_path.is_file():
-        meta_path.write_text(json.dumps(meta))
+    if _read_meta(meta_path) != meta:
+        write_atomic(meta_path, json.dumps(meta))   # last: a complete entry has its meta
     error = output_error(float_model, qmodel, held_out)
     provenance = {
         "quantize": {"parent": variant.parent, "backend": recipe.backend, "runtime": runtime,
@@ -131,3 +130,34 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
                      "output_error_vs_float": {**error, "on": "held-out stand-in inputs (synthetic)"},
                      **extra}}
     return Materialized(qmodel, sha, provenance, plan, runtime)
+
+
+def _read_meta(path) -> Optional[dict]:
+    """A cache entry's meta.json, or None when missing or unreadable (made again)."""
+    try:
+        meta = json.loads(path.read_text())
+        return meta if isinstance(meta, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _load_torch(folder, meta: dict, model, example, recipe):
+    """The cached torch INT8 model, or None when the entry is damaged (made again)."""
+    from . import torch_ao
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
+            state = torch.load(folder / "quantized.pt", weights_only=True)
+        return torch_ao.rebuild(model, example, state, recipe.engine, recipe.per_channel,
+                                meta["float_layers"])
+    except Exception:   # truncated, corrupt or from another layout: a cache miss
+        return None
+
+
+def _onnx_readable(path) -> bool:
+    import onnx
+    try:
+        onnx.checker.check_model(onnx.load(str(path)))
+        return True
+    except Exception:
+        return False

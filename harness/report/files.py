@@ -28,7 +28,7 @@ def write_reports(run_dir: Path) -> list[Path]:
     df = load_run(run_dir)
     if df.empty:
         return []
-    suite = read_run_json(run_dir).get("suite", {}) or {}
+    suite = read_run_json(run_dir, strict=False).get("suite", {}) or {}
     opts = table_options(suite, df)
     written = []
     for fmt, name in (("markdown", "table.md"), ("latex", "table.tex"), ("csv", "table.csv")):

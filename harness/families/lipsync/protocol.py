@@ -69,7 +69,7 @@ def _item_digest(item) -> str:
 
 def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel: np.ndarray,
              dtype: torch.dtype = torch.float32, device: str = "cpu", batch_size: int = 32,
-             fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
+             fps: float = FPS, what: str = "the model") -> tuple[np.ndarray, np.ndarray]:
     """Lip-sync ``frames`` (RGB uint8) to ``mel``; returns (generated frames, the source
     frames they were made from), both ``len(mel windows)`` long."""
     import cv2
@@ -94,6 +94,11 @@ def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel:
         mel_t = torch.from_numpy(windows[list(idx)][:, None]).to(device=device, dtype=dtype)
         with torch.inference_mode():
             pred = model(mel_t, face_t)
+        want = (len(idx), 3, FACE_SIZE, FACE_SIZE)
+        if not isinstance(pred, torch.Tensor) or tuple(pred.shape) != want:
+            got = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
+            raise BadInput(f"{what} returned {got} for {len(idx)} frames; a lip-sync generator "
+                           f"returns (N, 3, {FACE_SIZE}, {FACE_SIZE}) faces, i.e. (3, 96, 96) per frame")
         pred = pred.float().cpu().numpy()
         if not np.isfinite(pred).all():
             raise BadInput(f"the model produced NaN or infinite values (frames {idx.start}-{idx.stop - 1})")
@@ -144,7 +149,8 @@ def clips_for_cell(cell) -> tuple[list[Clip], dict]:
         video = folder / f"{digest[:24]}.mp4"
         if not video.is_file():
             mel = wav2lip_mel(wav)
-            fake, _ = generate(model, frames, boxes, mel, dtype=cell.variant.dtype,
+            fake, _ = generate(model, frames, boxes, mel, what=f"variant '{cell.variant.name}'",
+                               dtype=cell.variant.dtype,
                                device=cell.device, batch_size=spec.batch_size)
             video.parent.mkdir(parents=True, exist_ok=True)
             write_video(video, fake, FPS, audio=wav, rate=AUDIO_RATE)   # appears only when complete
