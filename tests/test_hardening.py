@@ -409,3 +409,16 @@ def test_profile_of_a_quantized_variant_is_reproducible_and_matches_a_suite_run(
     assert cli("run", suite, "--out", tmp_path / "run", "--no-progress", env=env).returncode == 0
     made = records(tmp_path / "run")[0]["provenance"]["quantize"]
     assert made["recipe_hash"] == hashes[0]
+
+
+def test_a_damaged_generated_video_is_made_again(tmp_path):
+    root = make_lrs_tree(tmp_path / "data", clips=("spk1/00001",), frames=8)
+    env = {"AVATARBENCH_CACHE": str(tmp_path / "cache")}
+    suite = write_suite(tmp_path / "s.yaml", variants=["ground-truth"], metrics=["psnr"], data={"layout": "lrs"})
+    r = cli("run", suite, "--out", tmp_path / "r1", "--data-root", root, "--no-progress", env=env)
+    assert r.returncode == 0, r.stderr
+    video = next((tmp_path / "cache" / "generated").rglob("*.mp4"))
+    video.write_bytes(video.read_bytes()[:200])
+    r = cli("run", suite, "--out", tmp_path / "r2", "--data-root", root, "--no-progress", env=env)
+    assert r.returncode == 0, r.stderr
+    assert records(tmp_path / "r2")[0]["value"] == records(tmp_path / "r1")[0]["value"]

@@ -8,7 +8,6 @@ the next four (five-frame window). Boxes are cached per clip under
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..cache import atomic_path
 from ..errors import BadInput
 
 PADS = (0, 10, 0, 0)      # top, bottom, left, right (Wav2Lip inference's default)
@@ -92,10 +92,8 @@ def face_boxes(frames: np.ndarray, cache_key: Optional[str] = None, name: str = 
             pass     # unreadable cache entry: detect again and overwrite it
     detections = _detect(frames)
     boxes = smooth_boxes(pad_boxes(detections, frames.shape[1:3], label), SMOOTH_WINDOW)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-    np.save(tmp, boxes)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, boxes)
     return boxes
 
 

@@ -132,6 +132,8 @@ def write_video(path, frames: np.ndarray, fps: float = 25.0, audio: Optional[np.
         for frame in frames:
             writer.send(np.ascontiguousarray(frame))
         writer.close()
+        with open(partial, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(partial, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)

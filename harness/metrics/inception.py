@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import threading
 from collections import OrderedDict
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import canonical_weights
-from ..cache import cache_root
+from ..cache import atomic_path, cache_root
 from ..errors import BadInput
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -211,10 +210,8 @@ def _cached(path: Path, names: tuple[str, ...]) -> Optional[dict]:
 
 
 def _store(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)           # atomic: a reader never sees half a file
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a reader never sees half a file
+        np.savez(f, **arrays)
 
 
 def reference_statistics(frames: Frames, batch_size: int = 50, device: str = "cpu",

@@ -11,7 +11,6 @@ result is cached as a plain state dict and read back with ``weights_only=True``.
 from __future__ import annotations
 
 import functools
-import os
 import pickle
 import re
 from collections import OrderedDict
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cache import cache_root
+from ..cache import atomic_path, cache_root
 from ..canonical_weights import register_converter
 from ..errors import BadInput
 from ..checkpoints import check_fit, read_state_dict, sha256_of
@@ -291,10 +290,8 @@ def convert_syncnet_v2(path: str | Path) -> dict[str, torch.Tensor]:
         except BadInput:
             cached.unlink(missing_ok=True)     # a stale or damaged cache entry: convert again
     state = check_against_model(_as_state_dict(restricted_load(path), path), path)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, cached)
+    with atomic_path(cached) as tmp:
+        torch.save(state, tmp)
     return state
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cache import cache_root
+from ..cache import cache_root, write_atomic
 from ..host import host_description
 from .latency import all_threads, measure_interleaved, num_threads
 from .macs import outres_layers
@@ -110,12 +110,11 @@ def calibrate() -> dict:
 def host_roofline() -> dict:
     """The host's roofline numbers (the fields of ``harness.devices.Roofline``)."""
     path = cache_root() / f"host-roofline-{_key()}.json"
-    if path.is_file():
+    try:
         data = json.loads(path.read_text())
-    else:
+    except (OSError, ValueError):    # none yet, or a damaged entry: measure again
         data = calibrate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=1))
+        write_atomic(path, json.dumps(data, indent=1))
     src = (f"measured on this host ({path.name}): matmul peaks, copy bandwidth; efficiencies and "
            f"overhead fitted (fp32) to {len(data['fitted_to'])} single conv blocks, rms log error "
            f"{data['fit_rms_log_error']:.2f}")

@@ -124,13 +124,24 @@ def variant_key(cell) -> dict:
             "ground_truth": v.ground_truth, "protocol": PROTOCOL_VERSION}
 
 
+def _read_cached(video: Path) -> Optional[np.ndarray]:
+    """The frames of a cached video, or None when there is none or it is damaged (made again)."""
+    from ...data.video import read_video
+    if not video.is_file():
+        return None
+    try:
+        return read_video(video, FPS)[0]
+    except BadInput:
+        return None
+
+
 def clips_for_cell(cell) -> tuple[list[Clip], dict]:
     """Generate (or read from the cache) the variant's videos on the suite's data;
     returns the clips and how they were made."""
     spec: Optional[DataSpec] = cell.data
     if spec is None:
         raise BadInput("metric needs generated video, but the suite has no data section")
-    from ...cache import cache_root
+    from ...cache import cache_root, write_atomic
     from ...data.audio import wav2lip_mel
     from ...data.video import read_video, write_video
     from .datasets import load_item
@@ -147,15 +158,16 @@ def clips_for_cell(cell) -> tuple[list[Clip], dict]:
         digest = _item_digest(item)
         boxes = _boxes_for(item, frames, digest)
         video = folder / f"{digest[:24]}.mp4"
-        if not video.is_file():
+        fake = _read_cached(video)
+        if fake is None:
             mel = wav2lip_mel(wav)
             fake, _ = generate(model, frames, boxes, mel, what=f"variant '{cell.variant.name}'",
                                dtype=cell.variant.dtype,
                                device=cell.device, batch_size=spec.batch_size)
             video.parent.mkdir(parents=True, exist_ok=True)
             write_video(video, fake, FPS, audio=wav, rate=AUDIO_RATE)   # appears only when complete
-            (video.with_suffix(".json")).write_text(json.dumps({"item": item.name, **key}, indent=1))
-        fake, _ = read_video(video, FPS)
+            write_atomic(video.with_suffix(".json"), json.dumps({"item": item.name, **key}, indent=1))
+            fake, _ = read_video(video, FPS)
         n = len(fake)
         real = np.stack([frames[i % len(frames)] for i in range(n)])
         cyc_boxes = np.stack([boxes[i % len(boxes)] for i in range(n)])
