@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from . import torch_ao
 from .error import output_error
-from .graph import QUANTIZABLE
+from .graph import quantizable_layers, weight_layer
 
 QMAX = 255
 
@@ -68,10 +68,10 @@ def sensitivity(model: nn.Module, layers: list[str], calibration: list[tuple],
         reference = [model(*b).float() for b in held_out]
     out = {}
     for name in tqdm(layers, desc="sensitivity", unit="layer", disable=not progress or None, leave=False):
-        mod = mods[name]
+        mod, wmod = mods[name], weight_layer(mods[name])
         lo_in, hi_in, lo_out, hi_out = ranges[name]
-        saved = mod.weight.data
-        mod.weight.data = _fake_weight(saved, isinstance(mod, nn.modules.conv._ConvTransposeNd))
+        saved = wmod.weight.data
+        wmod.weight.data = _fake_weight(saved, isinstance(wmod, nn.modules.conv._ConvTransposeNd))
         pre = mod.register_forward_pre_hook(lambda m, a, lo=lo_in, hi=hi_in: (_fake_act(a[0], lo, hi), *a[1:]))
         post = mod.register_forward_hook(lambda m, a, o, lo=lo_out, hi=hi_out: _fake_act(o, lo, hi))
         try:
@@ -81,7 +81,7 @@ def sensitivity(model: nn.Module, layers: list[str], calibration: list[tuple],
         finally:
             pre.remove()
             post.remove()
-            mod.weight.data = saved
+            wmod.weight.data = saved
     return out
 
 
@@ -98,7 +98,7 @@ def choose_k(sweep: list[dict], target: float) -> int:
 def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list[tuple],
               measure: Callable[[dict], dict], progress: bool = True) -> dict:
     """The per-layer plan. ``measure({k: model})`` returns median latency (ms) per k."""
-    kinds = {n: type(m).__name__ for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)}
+    kinds = quantizable_layers(model)
     layers = [n for n in kinds if n not in recipe.float_layers]
     sens = sensitivity(model, layers, calibration, held_out, progress)
     ranked = sorted(layers, key=lambda n: -sens[n])

@@ -41,6 +41,7 @@ class Recipe(_Strict):
     per_channel: bool = True
     engine: str = "x86"                     # torch.backends.quantized engine
     fold_bn: bool = True
+    subpixel: bool = True                   # ConvTranspose2d rewritten as Conv2d + PixelShuffle
     float_layers: list[str] = []            # layers kept in float whatever the precision
     calibration: Calibration = Calibration()
     mixed: Mixed = Mixed()
