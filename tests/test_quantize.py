@@ -66,7 +66,8 @@ def test_int8_variant_is_callable_like_its_parent_smaller_and_cached(nota):
 
 def test_mixed_plan_lists_every_layer_and_sits_between_int8_and_fp32(nota):
     torch.manual_seed(0)
-    v = quantized_variant(nota, {"precision": "mixed", "mixed": {"sweep": [0, 1, 2]}})
+    # latency is measured; a loose latency bound keeps the choice about error on a busy host
+    v = quantized_variant(nota, {"precision": "mixed", "mixed": {"sweep": [0, 1, 2], "max_latency": 100}})
     q, _ = v.materialize("cpu")
     plan = q.avatarbench_plan
     assert len(plan) == 23
@@ -80,6 +81,23 @@ def test_mixed_plan_lists_every_layer_and_sits_between_int8_and_fp32(nota):
     sweep = {row["k"]: row for row in mixed["sweep"]}
     err = q.avatarbench_provenance["quantize"]["output_error_vs_float"]["mse"]
     assert 0 < err < sweep[0]["mse"]   # better than all-INT8, not exact like fp32
+    assert mixed["fp32_latency_ms"] > 0 and isinstance(mixed["slower_than_fp32"], bool)
+
+
+def test_mixed_choice_weighs_error_and_latency_and_names_the_rule():
+    from harness.quantize.mixed import choose_k
+
+    def sweep(*rows):
+        return [{"k": k, "mse": e, "latency_ms": t} for k, e, t in rows]
+    # k=1 meets the error target but is too slow; k=4 meets both
+    k, rule = choose_k(sweep((0, 10, 5.0), (1, 4, 7.0), (4, 3, 5.5)), 0.5, 1.2, fp32_ms=9.0)
+    assert k == 4 and "fastest" in rule
+    # none meets both: the best error x latency among plans faster than fp32 (not k=2)
+    k, rule = choose_k(sweep((0, 10, 5.0), (1, 8, 6.5), (2, 1, 20.0)), 0.5, 1.2, fp32_ms=9.0)
+    assert k == 1 and "faster than fp32" in rule
+    # every mixed plan slower than fp32: all INT8, and the rule says so
+    k, rule = choose_k(sweep((0, 10, 5.0), (1, 1, 9.5)), 0.5, 1.2, fp32_ms=9.0)
+    assert k == 0 and "slower than fp32" in rule
 
 
 def test_unknown_backend_and_layer_name_exit_2(tmp_path):

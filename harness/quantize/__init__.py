@@ -96,8 +96,11 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
                     stats = measure_interleaved(calls, batch_size=cal.batch_size, threads=all_threads(),
                                                 warmup=3, warmup_s=0.3, rounds=5, reps=5, device="cpu")
                     return {k: s.median_ms for k, s in stats.items()}
-                mixed_plan = make_plan(model, recipe, calibration, held_out, measure)
+                mixed_plan = make_plan(model, recipe, calibration, held_out, measure,
+                                       fp32_model=float_model)
                 float_layers = mixed_plan["float_layers"]
+                if mixed_plan["slower_than_fp32"]:
+                    warnings.warn(f"variant '{variant.name}': {mixed_plan['note']}", stacklevel=2)
             else:
                 mixed_plan, float_layers = None, list(recipe.float_layers)
             qmodel = torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel, float_layers)
@@ -114,7 +117,8 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None):
         kinds = quantizable_layers(model)
         if meta["mixed"]:
             plan = meta["mixed"]["layers"]
-            extra["mixed"] = {k: meta["mixed"][k] for k in ("sweep", "chosen_k", "rule", "note")}
+            extra["mixed"] = {k: meta["mixed"][k] for k in ("sweep", "chosen_k", "rule", "note",
+                                                            "fp32_latency_ms", "slower_than_fp32")}
         else:
             plan = [{"layer": n, "kind": k,
                      "precision": "fp32" if n in meta["float_layers"] else "int8",
