@@ -25,6 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
 
+    p = sub.add_parser("devices", help="device profiles: calibrate the estimator on published latencies")
+    p.add_argument("action", choices=["calibrate"])
+    p.add_argument("--data", metavar="FILE", help="calibration CSV (default: the shipped "
+                                                  "harness/calibration/jetson_tensorrt.csv)")
+    p.add_argument("--device", action="append", metavar="NAME",
+                   help="only this device (repeatable; default: every device in the data)")
+    p.add_argument("--out", metavar="FILE", help="write the calibrated profiles here (YAML, loadable "
+                                                 "with --devices); default: print them")
+    p.add_argument("--no-loo", action="store_true", help="skip the leave-one-network-out errors")
+    p.add_argument("--devices", action="append", default=[], metavar="FILE",
+                   help="YAML file of extra device profiles (repeatable)")
+
     p = sub.add_parser("run", help="run a named suite (or a suite YAML file) into a run folder")
     p.add_argument("suite")
     p.add_argument("--out", help="run folder (default results/SUITE_NAME); re-running resumes it")
@@ -138,7 +150,7 @@ def cmd_list(args) -> int:
                 peaks = "/".join(f"{r.peak_gops[p]:g}" if p in r.peak_gops else "-"
                                  for p in ("fp32", "fp16", "int8"))
                 print(f"{d.name:18s} {d.kind:9s} {peaks:27s} {r.bandwidth_gbs:6g}  {d.description}")
-                print(f"{'':18s} source: {d.source}")
+                print(f"{'':18s} source: {d.source}; efficiencies and overheads {d.basis}")
             else:
                 state = "available" if d.available() else "not available here"
                 print(f"{d.name:18s} {d.kind:9s} {state:27s} {'':6s}  {d.description}")
@@ -313,7 +325,37 @@ def cmd_profile(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "plot": cmd_plot,
+def cmd_devices(args) -> int:
+    import yaml
+
+    from .devices import devices
+    from .profiling.calibrate import DATA, calibrated_profile, calibrate_device, load_measurements
+    _load_devices(args)
+    data = Path(args.data) if args.data else DATA
+    rows = load_measurements(data)
+    names = args.device or sorted({r.device for r in rows})
+    out = {}
+    for name in names:
+        profile = devices.get(name)
+        sel = [r for r in rows if r.device == name]
+        if not sel:
+            raise BadInput(f"{data}: no measurements for device '{name}'")
+        fits = calibrate_device(profile, sel, loo=not args.no_loo)
+        out[name] = calibrated_profile(profile, fits, data)
+        for precision, f in fits.items():
+            loo = f.get("leave_one_out_abs_rel_error")
+            print(f"{name} {precision}: {f['fit']}" + (f"; leave-one-network-out |error| median "
+                  f"{loo['median']:.0%}, max {loo['max']:.0%}" if loo else ""), file=sys.stderr)
+    text = yaml.safe_dump(out, sort_keys=False, width=100)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+COMMANDS = {"devices": cmd_devices, "list": cmd_list, "run": cmd_run, "table": cmd_table, "plot": cmd_plot,
             "profile": cmd_profile, "score": cmd_score, "weights": cmd_weights}
 
 

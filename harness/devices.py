@@ -17,6 +17,7 @@ from .registry import Registry, current_origin
 
 SHIPPED = Path(__file__).with_name("device_profiles.yaml")
 REQUIRED = ("description", "peak_gops", "bandwidth_gbs", "efficiency", "launch_overhead_us", "sources")
+OPTIONAL = ("kind", "fixed_overhead_us", "calibration")
 ROOFLINE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
@@ -29,6 +30,7 @@ class Roofline:
     memory_eff: float
     launch_overhead_us: float
     sources: dict
+    fixed_overhead_us: float = 0.0   # once per inference (engine launch, copies, sync)
 
     def peak_for(self, precision: str) -> tuple[float, str]:
         """(GOP/s, the precision whose peak applies): a precision the device lacks runs at
@@ -50,6 +52,17 @@ class DeviceProfile:
     specs: dict = field(default_factory=dict)
     source: str = ""
     roofline: Optional[Roofline] = None
+    calibration: dict = field(default_factory=dict)   # fitted numbers and their data, if any
+
+    @property
+    def basis(self) -> str:
+        """How the estimator's efficiencies and overheads were set: fitted or assumed."""
+        if self.kind == "measured":
+            return "measured here"
+        if self.calibration:
+            return "calibrated: " + "; ".join(
+                f"{p} fit to {len(c.get('networks', []))} published latencies" for p, c in self.calibration.items())
+        return "assumed (not fitted)"
 
     def available(self) -> bool:
         if self.torch_device.startswith("cuda"):
@@ -88,7 +101,7 @@ def profile_from_dict(name: str, raw, where: str) -> DeviceProfile:
     if missing:
         raise BadInput(f"{where}: device '{name}' is missing field(s) {', '.join(missing)} "
                        f"(each profile needs {', '.join(REQUIRED)})")
-    unknown = sorted(set(raw) - set(REQUIRED) - {"kind"})
+    unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise BadInput(f"{where}: device '{name}' has unknown field(s) {', '.join(unknown)}")
     peaks = raw["peak_gops"]
@@ -109,13 +122,23 @@ def profile_from_dict(name: str, raw, where: str) -> DeviceProfile:
     if missing_src:
         raise BadInput(f"{where}: device '{name}': sources lacks {', '.join(missing_src)} "
                        "(every number needs its source)")
+    if "fixed_overhead_us" in raw and not sources.get("fixed_overhead_us"):
+        raise BadInput(f"{where}: device '{name}': sources lacks fixed_overhead_us (every number needs its source)")
+    calibration = raw.get("calibration") or {}
+    if not isinstance(calibration, dict) or any(not isinstance(c, dict) or not c.get("data")
+                                                for c in calibration.values()):
+        raise BadInput(f"{where}: device '{name}': calibration must map a precision to its fit, "
+                       "each naming its data")
+    fixed = raw.get("fixed_overhead_us", 0)
+    if fixed != 0:
+        fixed = _number(fixed, f"{where}: device '{name}': fixed_overhead_us")
     roof = Roofline({p: _number(v, f"{where}: device '{name}': peak_gops.{p}") for p, v in peaks.items()},
                     _number(raw["bandwidth_gbs"], f"{where}: device '{name}': bandwidth_gbs"),
                     _number(eff["compute"], f"{where}: device '{name}': efficiency.compute"),
                     _number(eff["memory"], f"{where}: device '{name}': efficiency.memory"),
                     _number(raw["launch_overhead_us"], f"{where}: device '{name}': launch_overhead_us"),
-                    dict(sources))
-    return DeviceProfile(name, "estimated", "", str(raw["description"]), {}, str(where), roof)
+                    dict(sources), float(fixed))
+    return DeviceProfile(name, "estimated", "", str(raw["description"]), {}, str(where), roof, calibration)
 
 
 def load_device_file(path: str | Path) -> list[DeviceProfile]:

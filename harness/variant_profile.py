@@ -86,7 +86,8 @@ def _estimate(cell: Cell, device: str, batch_size: int, explain: bool, out: dict
     from .profiling.estimate import explain as explain_text, total_ms
     roof = devices.get(device).roofline_model()
     layers = estimate_cell(cell, roof, batch_size)
-    est = {"value": round(total_ms(layers), 4), "device": device, "estimated": True,
+    est = {"value": round(total_ms(layers, roof.fixed_overhead_us), 4), "device": device, "estimated": True,
+           "basis": devices.get(device).basis, "fixed_overhead_us": roof.fixed_overhead_us,
            "description": devices.get(device).description,
            "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
            "launch_overhead_us": roof.launch_overhead_us, "sources": roof.sources}

@@ -95,7 +95,7 @@ def estimated_latency(device: str) -> Metric:
         batch = int(cell.options["batch_size"])
         layers = estimate_cell(cell, roof, batch)
         top = sorted(layers, key=lambda x: -x.time_us)[:3]
-        return Result(total_ms(layers), n=len(layers), estimated=True,
+        return Result(total_ms(layers, roof.fixed_overhead_us), n=len(layers), estimated=True,
                       measured_on=f"{device}: {profile.description}",
                       backend=f"harness {VERSION} (per-layer roofline + launch overhead)",
                       stats={"compute_bound_layers": sum(x.bound == "compute" for x in layers),
@@ -106,7 +106,8 @@ def estimated_latency(device: str) -> Metric:
                                 "peak_gops": roof.peak_gops, "bandwidth_gbs": roof.bandwidth_gbs,
                                 "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
                                 "launch_overhead_us": roof.launch_overhead_us,
-                                "sources": roof.sources})
+                                "fixed_overhead_us": roof.fixed_overhead_us,
+                                "basis": profile.basis, "sources": roof.sources})
 
     return Metric(name=f"latency_ms@{device}", direction="lower", unit="ms", compute=compute,
                   options={"batch_size": 1}, display_unit="ms",

@@ -59,8 +59,9 @@ def estimate_layers(rows: list[LayerCount], roof, plan: dict[str, str], default:
     return out
 
 
-def total_ms(layers: list[LayerEstimate]) -> float:
-    return sum(x.time_us for x in layers) / 1000.0
+def total_ms(layers: list[LayerEstimate], fixed_us: float = 0.0) -> float:
+    """The layers' sum plus a once-per-inference overhead (a profile's fixed_overhead_us)."""
+    return (sum(x.time_us for x in layers) + fixed_us) / 1000.0
 
 
 def explain(layers: list[LayerEstimate], top: int = 10) -> str:

@@ -35,7 +35,7 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
 
     Returned as one ``Materialized`` value with its provenance (parent, backend, recipe,
     calibration), per-layer plan and runtime."""
-    from . import onnxrt, torch_ao
+    from . import onnxrt, subpixel, torch_ao
     from .calibration import batches_sha256, describe_stand_in, stand_in_batches
     from .error import output_error
     from .graph import check_layer_names, fold_batchnorm, quantizable_layers
@@ -47,16 +47,19 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
     model, sha = variant.build_float(weights)
     check_layer_names(recipe.float_layers, model, f"variant '{variant.name}'")
     float_model = model
-    if recipe.fold_bn:
+    if recipe.fold_bn or recipe.subpixel:
         import copy
         model = copy.deepcopy(model)
+    if recipe.fold_bn:
         fold_batchnorm(model)
+    rewritten = subpixel.rewrite(model) if recipe.subpixel else []
     cal = recipe.calibration
     calibration = stand_in_batches(variant, cal.batches, cal.batch_size, cal.seed)
     held_out = stand_in_batches(variant, 2, cal.batch_size, cal.seed + 1)
     cal_sha = batches_sha256(calibration)
     key_src = {"recipe": recipe.model_dump(mode="json"), "parent": variant.parent,
-               "weights": state_sha256(float_model), "calibration": cal_sha, "versions": _versions()}
+               "weights": state_sha256(float_model), "calibration": cal_sha, "versions": _versions(),
+               "rewrites": {"subpixel": subpixel.VERSION} if rewritten else {}}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()
     folder = cache_root() / "quantize" / key[:20]
     meta_path = folder / "meta.json"
@@ -77,8 +80,11 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
                     stats = measure_interleaved(calls, batch_size=cal.batch_size, threads=all_threads(),
                                                 warmup=3, warmup_s=0.3, rounds=5, reps=5, device="cpu")
                     return {k: s.median_ms for k, s in stats.items()}
-                mixed_plan = make_plan(model, recipe, calibration, held_out, measure)
+                mixed_plan = make_plan(model, recipe, calibration, held_out, measure,
+                                       fp32_model=float_model)
                 float_layers = mixed_plan["float_layers"]
+                if mixed_plan["slower_than_fp32"]:
+                    warnings.warn(f"variant '{variant.name}': {mixed_plan['note']}", stacklevel=2)
             else:
                 mixed_plan, float_layers = None, list(recipe.float_layers)
             qmodel = torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel, float_layers)
@@ -89,13 +95,17 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
         kinds = quantizable_layers(model)
         if meta["mixed"]:
             plan = meta["mixed"]["layers"]
-            extra["mixed"] = {k: meta["mixed"][k] for k in ("sweep", "chosen_k", "rule", "note")}
+            extra["mixed"] = {k: meta["mixed"][k] for k in ("sweep", "chosen_k", "rule", "note",
+                                                            "fp32_latency_ms", "slower_than_fp32")}
         else:
             plan = [{"layer": n, "kind": k,
                      "precision": "fp32" if n in meta["float_layers"] else "int8",
                      "runs_as": "fp32" if n in meta["float_layers"] else "int8",
                      "why": "kept float by the recipe (float_layers)" if n in meta["float_layers"]
                      else "torch.ao default mapping"} for n, k in kinds.items()]
+        for row in plan:
+            if row["layer"] in rewritten:
+                row["form"] = subpixel.FORM
     else:  # onnxruntime
         fp32_path, int8_path = folder / "model.fp32.onnx", folder / "model.int8.onnx"
         path = int8_path if recipe.precision == "int8" else fp32_path
@@ -107,14 +117,14 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
             names = onnxrt.export(model, example, tmp / fp32_path.name)
             if recipe.precision == "int8":
                 onnxrt.quantize_int8(tmp / fp32_path.name, tmp / int8_path.name, names, calibration,
-                                     recipe.per_channel, recipe.float_layers)
+                                     recipe.per_channel, recipe.float_layers, rewritten)
             meta = {"input_names": names}
             (tmp / "meta.json").write_text(json.dumps(meta))
             shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)
         qmodel = onnxrt.OrtModule(path, meta["input_names"], threads=0)
         plan = onnxrt.plan(fp32_path, int8_path if recipe.precision == "int8" else None,
-                           recipe.float_layers)
+                           recipe.float_layers, rewritten)
         runtime = onnxrt.runtime()
 
     if _read_meta(meta_path) != meta:
@@ -124,7 +134,7 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
         "quantize": {"parent": variant.parent, "backend": recipe.backend, "runtime": runtime,
                      "recipe": recipe.model_dump(mode="json"), "recipe_hash": key,
                      "cache": str(folder), "calibration": describe_stand_in(cal, cal_sha),
-                     "bn_folded": recipe.fold_bn,
+                     "bn_folded": recipe.fold_bn, "subpixel_rewritten": rewritten,
                      "layers": {p: sum(1 for r in plan if r["precision"] == p)
                                 for p in sorted({r["precision"] for r in plan})},
                      "output_error_vs_float": {**error, "on": "held-out stand-in inputs (synthetic)"},

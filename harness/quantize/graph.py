@@ -32,8 +32,24 @@ def fold_batchnorm(model: nn.Module) -> int:
 
 
 def quantizable_layers(model: nn.Module) -> dict[str, str]:
-    """Names of the layers a quantization plan speaks about, with their type, in order."""
-    return {n: type(m).__name__ for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)}
+    """Names of the layers a quantization plan speaks about, with their type, in order. A
+    transposed convolution rewritten in sub-pixel form keeps its name and its kind."""
+    from .subpixel import SubPixelConvTranspose2d
+    out, inside = {}, ()
+    for n, m in model.named_modules():
+        if inside and n.startswith(inside):
+            continue
+        if isinstance(m, SubPixelConvTranspose2d):
+            out[n], inside = "ConvTranspose2d", n + "."
+        elif isinstance(m, QUANTIZABLE):
+            out[n] = type(m).__name__
+    return out
+
+
+def weight_layer(mod: nn.Module) -> nn.Module:
+    """The module holding the weight of a plan layer (a sub-pixel layer's convolution)."""
+    from .subpixel import SubPixelConvTranspose2d
+    return mod.conv if isinstance(mod, SubPixelConvTranspose2d) else mod
 
 
 def check_layer_names(names: list[str], model: nn.Module, where: str) -> None:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from . import torch_ao
 from .error import output_error
-from .graph import QUANTIZABLE
+from .graph import quantizable_layers, weight_layer
 
 QMAX = 255
 
@@ -68,10 +68,10 @@ def sensitivity(model: nn.Module, layers: list[str], calibration: list[tuple],
         reference = [model(*b).float() for b in held_out]
     out = {}
     for name in tqdm(layers, desc="sensitivity", unit="layer", disable=not progress or None, leave=False):
-        mod = mods[name]
+        mod, wmod = mods[name], weight_layer(mods[name])
         lo_in, hi_in, lo_out, hi_out = ranges[name]
-        saved = mod.weight.data
-        mod.weight.data = _fake_weight(saved, isinstance(mod, nn.modules.conv._ConvTransposeNd))
+        saved = wmod.weight.data
+        wmod.weight.data = _fake_weight(saved, isinstance(wmod, nn.modules.conv._ConvTransposeNd))
         pre = mod.register_forward_pre_hook(lambda m, a, lo=lo_in, hi=hi_in: (_fake_act(a[0], lo, hi), *a[1:]))
         post = mod.register_forward_hook(lambda m, a, o, lo=lo_out, hi=hi_out: _fake_act(o, lo, hi))
         try:
@@ -81,24 +81,37 @@ def sensitivity(model: nn.Module, layers: list[str], calibration: list[tuple],
         finally:
             pre.remove()
             post.remove()
-            mod.weight.data = saved
+            wmod.weight.data = saved
     return out
 
 
-def choose_k(sweep: list[dict], target: float) -> int:
-    """Smallest k whose error is at most ``target`` x the all-INT8 error; if none gets
-    there, the k with the lowest error x latency."""
-    base = next(r for r in sweep if r["k"] == 0)["mse"]
-    for row in sorted(sweep, key=lambda r: r["k"]):
-        if row["k"] > 0 and row["mse"] <= target * base:
-            return row["k"]
-    return min(sweep, key=lambda r: r["mse"] * r["latency_ms"])["k"]
+def choose_k(sweep: list[dict], target: float, max_latency: float, fp32_ms: float) -> tuple[int, str]:
+    """The plan to keep and why, by measured error and latency together: the fastest plan
+    with error <= ``target`` x the all-INT8 error and latency <= ``max_latency`` x the
+    all-INT8 latency; failing that, the lowest error x latency among plans faster than
+    fp32; failing that, all INT8. The reason says which rule applied."""
+    base = next(r for r in sweep if r["k"] == 0)
+    mixed = [r for r in sweep if r["k"] > 0]
+    ok = [r for r in mixed if r["mse"] <= target * base["mse"]
+          and r["latency_ms"] <= max_latency * base["latency_ms"]]
+    if ok:
+        row = min(ok, key=lambda r: (r["latency_ms"], r["k"]))
+        return row["k"], (f"fastest k with output MSE <= {target} x all-INT8 MSE and latency <= "
+                          f"{max_latency} x all-INT8 latency")
+    faster = [r for r in mixed if r["latency_ms"] < fp32_ms]
+    if faster:
+        row = min(faster, key=lambda r: r["mse"] * r["latency_ms"])
+        return row["k"], (f"no k met MSE <= {target} x all-INT8 and latency <= {max_latency} x "
+                          "all-INT8; lowest MSE x latency among plans faster than fp32")
+    return 0, "every plan keeping layers high was slower than fp32: all layers INT8"
 
 
 def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list[tuple],
-              measure: Callable[[dict], dict], progress: bool = True) -> dict:
-    """The per-layer plan. ``measure({k: model})`` returns median latency (ms) per k."""
-    kinds = {n: type(m).__name__ for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)}
+              measure: Callable[[dict], dict], progress: bool = True,
+              fp32_model: nn.Module | None = None) -> dict:
+    """The per-layer plan. ``measure({key: model})`` returns median latency (ms) per key;
+    the float model (``fp32_model``, else ``model``) is measured beside the sweep."""
+    kinds = quantizable_layers(model)
     layers = [n for n in kinds if n not in recipe.float_layers]
     sens = sensitivity(model, layers, calibration, held_out, progress)
     ranked = sorted(layers, key=lambda n: -sens[n])
@@ -106,10 +119,13 @@ def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list
                  + list(recipe.mixed.sweep) + [0]})
     models = {k: torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel,
                                    ranked[:k] + list(recipe.float_layers)) for k in ks}
-    latency = measure(models)
+    latency = measure({**models, "fp32": fp32_model if fp32_model is not None else model})
     sweep = [{"k": k, "latency_ms": latency[k], **output_error(model, models[k], held_out)} for k in ks]
-    k = recipe.mixed.k if recipe.mixed.k is not None else choose_k(sweep, recipe.mixed.target)
-    k = min(k, len(ranked))
+    if recipe.mixed.k is not None:
+        k, rule = min(recipe.mixed.k, len(ranked)), f"k fixed by the recipe ({recipe.mixed.k})"
+    else:
+        k, rule = choose_k(sweep, recipe.mixed.target, recipe.mixed.max_latency, latency["fp32"])
+    chosen_ms = next(r["latency_ms"] for r in sweep if r["k"] == k)
     high = set(ranked[:k])
     rows = []
     for name, kind in kinds.items():
@@ -122,9 +138,11 @@ def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list
         rows.append({"layer": name, "kind": kind, "sensitivity_mse": sens.get(name),
                      "rank": ranked.index(name) + 1 if name in sens else None,
                      "precision": prec, "runs_as": runs, "why": why})
-    return {"layers": rows, "sweep": sweep, "chosen_k": k,
-            "rule": (f"k fixed by the recipe ({k})" if recipe.mixed.k is not None else
-                     f"smallest k in {ks[1:]} with output MSE <= {recipe.mixed.target} x all-INT8 MSE"),
-            "float_layers": ranked[:k] + list(recipe.float_layers),
-            "note": f"layers planned at {recipe.mixed.high} run as fp32 on this CPU backend "
-                    "(torch.ao has no fp16 kernels); estimates for other devices use the plan"}
+    note = (f"layers planned at {recipe.mixed.high} run as fp32 on this CPU backend "
+            "(torch.ao has no fp16 kernels); estimates for other devices use the plan")
+    if chosen_ms >= latency["fp32"]:
+        note += (f". The chosen plan measured {chosen_ms:.3f} ms, not faster than fp32 "
+                 f"({latency['fp32']:.3f} ms)")
+    return {"layers": rows, "sweep": sweep, "chosen_k": k, "fp32_latency_ms": latency["fp32"],
+            "slower_than_fp32": chosen_ms >= latency["fp32"], "rule": f"{rule} (k in {ks})",
+            "float_layers": ranked[:k] + list(recipe.float_layers), "note": note}

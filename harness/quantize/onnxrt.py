@@ -54,7 +54,7 @@ class _Reader:
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, names: list[str], calibration: list[tuple],
-                  per_channel: bool, float_layers: list[str]) -> None:
+                  per_channel: bool, float_layers: list[str], rewritten: list[str] = ()) -> None:
     _require()
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -62,7 +62,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, names: list[str], calibration
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        layers = node_layers(pre)
+        layers = node_layers(pre, rewritten)
         exclude = [node for node, layer in layers.items() if layer in float_layers]
         quantize_static(str(pre), str(out_path), _Reader(names, calibration),
                         quant_format=QuantFormat.QDQ, op_types_to_quantize=INT8_OPS,
@@ -71,8 +71,10 @@ def quantize_int8(fp32_path: Path, out_path: Path, names: list[str], calibration
     pre.unlink(missing_ok=True)
 
 
-def node_layers(path: Path) -> dict[str, str]:
-    """ONNX node name -> the torch layer name it came from (by its weight initializer)."""
+def node_layers(path: Path, rewritten: list[str] = ()) -> dict[str, str]:
+    """ONNX node name -> the torch layer name it came from (by its weight initializer); a
+    sub-pixel layer's Conv maps to the transposed convolution it replaced."""
+    from .subpixel import owner
     import onnx
     graph = onnx.load(str(path), load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
@@ -81,14 +83,17 @@ def node_layers(path: Path) -> dict[str, str]:
         if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
             for name in node.input[1:2]:
                 if name in inits and name.endswith(".weight"):
-                    out[node.name] = name[: -len(".weight")]
+                    out[node.name] = owner(name[: -len(".weight")], rewritten)
     return out
 
 
-def plan(fp32_path: Path, int8_path: Path | None, float_layers: list[str]) -> list[dict]:
+def plan(fp32_path: Path, int8_path: Path | None, float_layers: list[str],
+         rewritten: list[str] = ()) -> list[dict]:
     """Per layer: the precision it runs at in ONNX Runtime and why."""
     import onnx
-    layers = node_layers(fp32_path)
+
+    from .subpixel import FORM
+    layers = node_layers(fp32_path, rewritten)
     quantized_weights = set()
     if int8_path is not None:
         graph = onnx.load(str(int8_path)).graph
@@ -100,9 +105,11 @@ def plan(fp32_path: Path, int8_path: Path | None, float_layers: list[str]) -> li
     for node, layer in layers.items():
         op = ops[node]
         row = {"layer": layer, "onnx_node": node, "op": op}
+        if layer in rewritten:
+            row["form"] = FORM
         if int8_path is None:
             row.update(precision="fp32", why="fp32 export")
-        elif layer + ".weight" in quantized_weights:
+        elif layer + (".conv.weight" if layer in rewritten else ".weight") in quantized_weights:
             row.update(precision="int8", why="QDQ static, calibrated")
         elif layer in float_layers:
             row.update(precision="fp32", why="kept float by the recipe (float_layers)")

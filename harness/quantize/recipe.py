@@ -32,7 +32,8 @@ class Mixed(_Strict):
     high: Literal["fp16", "fp32"] = "fp16"   # the precision the sensitive layers keep (the seed's FP16)
     k: Optional[int] = Field(None, ge=0)    # keep this many layers high; None: choose from the sweep
     sweep: list[int] = [0, 1, 2, 4, 8]
-    target: float = Field(0.5, gt=0, le=1)  # choose the smallest k whose error <= target x int8 error
+    target: float = Field(0.5, gt=0, le=1)  # error <= target x the all-INT8 error ...
+    max_latency: float = Field(1.2, gt=0)   # ... and latency <= max_latency x the all-INT8 latency
 
 
 class Recipe(_Strict):
@@ -41,6 +42,7 @@ class Recipe(_Strict):
     per_channel: bool = True
     engine: str = "x86"                     # torch.backends.quantized engine
     fold_bn: bool = True
+    subpixel: bool = True                   # ConvTranspose2d rewritten as Conv2d + PixelShuffle
     float_layers: list[str] = []            # layers kept in float whatever the precision
     calibration: Calibration = Calibration()
     mixed: Mixed = Mixed()

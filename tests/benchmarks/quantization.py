@@ -1,7 +1,8 @@
 """Quantized variants side by side on this CPU, measured in one run.
 
 For wav2lip and nota-wav2lip: FP32 eager, BF16, INT8 (PyTorch), ONNX Runtime FP32 and
-INT8, and the mixed plan. Prints median latency (interleaved rounds, all threads, batch
+INT8 (both INT8 with the sub-pixel rewrite of transposed convolutions, and without it for
+comparison), and the mixed plan. Prints median latency (interleaved rounds, all threads, batch
 1), speedup against FP32 eager of the same model, and output error against FP32 (max
 |diff|, PSNR with peak 1, SQNR) on held-out synthetic inputs. Then the estimated
 latencies on every Jetson profile with speedups against wav2lip fp32 on the same
@@ -10,8 +11,15 @@ device, and the host estimate against the host measurement.
 Weights are random (no trained checkpoint ships offline): errors are relative to the
 float model on synthetic inputs, not image quality.
 
-    python tests/benchmarks/quantization.py
+Then the ratios the quantization targets speak about, from the same run.
+
+    python tests/benchmarks/quantization.py [--threads N] [--models wav2lip,nota-wav2lip]
+                                            [--no-estimates]
+
+On a machine shared with other work, all-thread timings measure thread contention more
+than kernels; ``--threads 1`` gives steadier numbers. Say which was used.
 """
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -39,31 +47,56 @@ def variants_of(name):
     return {"fp32 eager": base, "bf16": at_precision(base, "bf16"), "int8 (torch)": at_precision(base, "int8"),
             "ort fp32": quantized_variant(base, {"backend": "onnxruntime", "precision": "fp32"}),
             "ort int8": quantized_variant(base, {"backend": "onnxruntime", "precision": "int8"}),
-            "mixed": at_precision(base, "mixed")}
+            "mixed": at_precision(base, "mixed"),
+            "int8 no-subpx": quantized_variant(base, {"precision": "int8", "subpixel": False},
+                                               name=f"{name}@int8-nosubpixel"),
+            "ort int8 no-sp": quantized_variant(base, {"backend": "onnxruntime", "precision": "int8",
+                                                       "subpixel": False}, name=f"{name}@ort-int8-nosubpixel")}
+
+
+def targets(model, stats, errors):
+    """The issue's targets as measured ratios (same run, same threads)."""
+    ms = {label: stats[(model, label)].median_ms for label in variants_of(model)}
+    lines = [f"  {model}: int8 speedup vs fp32 eager {ms['fp32 eager'] / ms['int8 (torch)']:.2f}x; "
+             f"int8 vs ort fp32 {ms['ort fp32'] / ms['int8 (torch)']:.2f}x; "
+             f"best int8 (torch or ort) vs fp32 eager "
+             f"{ms['fp32 eager'] / min(ms['int8 (torch)'], ms['ort int8']):.2f}x",
+             f"  {model}: mixed latency / int8 latency {ms['mixed'] / ms['int8 (torch)']:.2f}; "
+             f"mixed MSE / int8 MSE {errors['mixed']['mse'] / errors['int8 (torch)']['mse']:.2f}; "
+             f"mixed vs fp32 eager {ms['fp32 eager'] / ms['mixed']:.2f}x"]
+    return "\n".join(lines)
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=all_threads())
+    ap.add_argument("--models", default="wav2lip,nota-wav2lip")
+    ap.add_argument("--no-estimates", action="store_true")
+    args = ap.parse_args()
+    models = args.models.split(",")
+    threads = args.threads
+    torch.set_num_threads(threads)
     load_builtins()
-    rows, calls, cells = [], {}, {}
-    for model in ("wav2lip", "nota-wav2lip"):
+    rows, calls, cells, errors = [], {}, {}, {}
+    for model in models:
         for label, v in variants_of(model).items():
             torch.manual_seed(0)
             cell = Cell(v, {}, "cpu", None)
             m = cell.model()
             if callable(getattr(m, "set_threads", None)):
-                m.set_threads(all_threads())
+                m.set_threads(threads)
             x = v.inputs(1)
             calls[(model, label)] = (lambda m=m, x=x: m(*x))
             cells[(model, label)] = cell
             print(f"built {model} {label}", file=sys.stderr)
     with torch.inference_mode():
-        stats = measure_interleaved(calls, batch_size=1, threads=all_threads(), warmup=3, warmup_s=0.5,
+        stats = measure_interleaved(calls, batch_size=1, threads=threads, warmup=3, warmup_s=0.5,
                                     rounds=8, reps=5, device="cpu")
-    print(f"host: {devices.get('host-cpu').description}, {all_threads()} threads, batch 1, "
+    print(f"host: {devices.get('host-cpu').description}, {threads} of {all_threads()} threads, batch 1, "
           f"torch {torch.__version__}\n")
     print(f"{'model':13s} {'variant':13s} {'median ms':>9s} {'p90 ms':>7s} {'speedup':>7s} "
           f"{'max|diff|':>9s} {'PSNR dB':>8s} {'SQNR dB':>8s}")
-    for model in ("wav2lip", "nota-wav2lip"):
+    for model in models:
         ref_cell = cells[(model, "fp32 eager")]
         held_out = stand_in_batches(ref_cell.variant, 2, 1, 12345)
         base = stats[(model, "fp32 eager")].median_ms
@@ -75,20 +108,24 @@ def main():
             else:
                 cast = (lambda *x, m=cell.model(), v=cell.variant: m(*(t.to(v.dtype) for t in x)).float())
                 err = output_error(ref_cell.model(), cast, held_out)
+            errors[label] = err
             rows.append((model, label, s.median_ms, base / s.median_ms, err))
             print(f"{model:13s} {label:13s} {s.median_ms:9.3f} {s.p90_ms:7.3f} {base / s.median_ms:6.2f}x "
                   f"{err['max_abs']:9.2e} {err['psnr_db']:8.1f} {err['sqnr_db']:8.1f}")
         mixed = cells[(model, "mixed")].provenance["quantize"]["mixed"]
         print(f"  {model} mixed: k={mixed['chosen_k']} layers kept high; rule: {mixed['rule']}")
+        print(targets(model, stats, errors))
+    if args.no_estimates:
+        return
 
     print("\nestimated latency (ms, per-layer roofline; speedup against wav2lip fp32 on the same device)")
     plans = {"fp32": "fp32 eager", "fp16": "fp32 eager", "int8": "int8 (torch)", "mixed": "mixed"}
-    print(f"{'device':18s} " + " ".join(f"{m[:4] + ' ' + p:>17s}" for m in ("wav2lip", "nota-wav2lip")
+    print(f"{'device':18s} " + " ".join(f"{m[:4] + ' ' + p:>17s}" for m in models
                                           for p in plans))
     for dev in JETSONS:
         roof = devices.get(dev).roofline_model()
         out, ref = [], None
-        for model in ("wav2lip", "nota-wav2lip"):
+        for model in models:
             for p, label in plans.items():
                 cell = cells[(model, label)]
                 layers = outres_layers(cell.float_model(), cell.variant.inputs(1, dtype=torch.float32))
@@ -101,7 +138,7 @@ def main():
     print("\nhost estimate against host measurement (fp32 eager and int8; estimator fitted to single "
           "conv blocks only)")
     roof = devices.get("host-cpu").roofline_model()
-    for model in ("wav2lip", "nota-wav2lip"):
+    for model in models:
         for label, p in (("fp32 eager", "fp32"), ("int8 (torch)", "int8"), ("bf16", "bf16")):
             cell = cells[(model, label)]
             layers = outres_layers(cell.float_model(), cell.variant.inputs(1, dtype=torch.float32))
