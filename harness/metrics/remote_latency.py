@@ -27,7 +27,8 @@ def _onnx_of(cell: Cell):
 @register_metric("latency_ms_remote", direction="lower", unit="ms", display_unit="ms",
                  options={"target": "", "device": "", "python": "python3", "threads": 0,
                           "warmup": 5, "runs": 30, "batch_size": 1},
-                 schema={"threads": Option("int", 0, 1024)},   # 0: ONNX Runtime's default
+                 # threads 0: ONNX Runtime's default; device: a device profile's name
+                 schema={"threads": Option("int", 0, 1024), "device": Option("str")},
                  description="latency measured by ONNX Runtime on a remote device "
                              "(target ssh://[user@]host[:port][/dir] or local:DIR)")
 def latency_ms_remote(cell: Cell) -> Result:
