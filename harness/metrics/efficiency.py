@@ -83,7 +83,8 @@ def runtime_of(model) -> str:
 
 
 LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "warmup_s": 0.5, "rounds": 5,
-                   "reps": 10}
+                   "reps": 10, "max_cv": 0.5, "max_other_load": 0.5, "retries": 2,
+                   "retry_budget_s": 60}
 
 
 def layer_plan(cell: Cell) -> dict[str, str]:
@@ -147,9 +148,11 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
         if callable(getattr(model, "set_threads", None)):
             model.set_threads(threads)  # a runtime with its own thread pool (ONNX Runtime)
         calls[c.variant.name] = (lambda m=model, x=inputs: m(*x))
-    stats = lat.measure_interleaved(calls, batch_size=batch, threads=threads,
-                                    warmup=int(o["warmup"]), warmup_s=float(o["warmup_s"]),
-                                    rounds=int(o["rounds"]), reps=int(o["reps"]), device=device)
+    rule = lat.Stability(float(o["max_cv"]), float(o["max_other_load"]), int(o["retries"]),
+                         float(o["retry_budget_s"]))
+    stats = lat.measure_stable(calls, batch_size=batch, threads=threads, rule=rule,
+                               warmup=int(o["warmup"]), warmup_s=float(o["warmup_s"]),
+                               rounds=int(o["rounds"]), reps=int(o["reps"]), device=device)
     where = host_description(device)
     out = []
     for c in cells:
@@ -160,7 +163,10 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
                                     "warmup_s": float(o["warmup_s"]),
                                     "rounds": int(o["rounds"]), "reps": int(o["reps"]),
                                     "dtype": c.variant.precision,
-                                    "device": device, "interleaved_with": len(cells)},
+                                    "device": device, "interleaved_with": len(cells),
+                                    "stability": {"max_cv": rule.max_cv, "max_other_load": rule.max_other_load,
+                                                  "retries": rule.retries, "budget_s": rule.budget_s,
+                                                  "cores": lat.cores()}},
                           measured_on=where))
     return out
 
