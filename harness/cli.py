@@ -63,10 +63,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("table", help="comparison table of a run")
-    p.add_argument("run_dir")
-    p.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"])
-    p.add_argument("--baseline", metavar="VARIANT", help="add ratio columns against this variant")
-    p.add_argument("--columns", nargs="+", metavar="METRIC")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (written by 'avatarbench run')")
+    p.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "csv-long", "html"],
+                   help="markdown (default); latex (booktabs); csv (metric ids as headers, a units row, "
+                        "values in the records' units); csv-long (one row per cell); html")
+    p.add_argument("--baseline", metavar="VARIANT",
+                   help="add ratio columns against this variant (default: the suite's report.baseline; "
+                        "'' for none)")
+    p.add_argument("--columns", nargs="+", metavar="METRIC",
+                   help="only these metric columns, in this order (default: the suite's)")
+    p.add_argument("--max-columns", type=int, metavar="N",
+                   help="split a wide table into stacked parts of at most N metric columns "
+                        "(LaTeX: 8 by default; other formats: no split)")
+    p.add_argument("--digits", type=int, default=3, metavar="N",
+                   help="significant digits of every number (default 3)")
+    p.add_argument("--caption", help="LaTeX caption (default: 'Results of the SUITE suite.')")
+    p.add_argument("--label", help="LaTeX label (default: tab:SUITE)")
 
     p = sub.add_parser("plot", help="scatter two metrics of a run, Pareto front marked (PNG + SVG)")
     p.add_argument("run_dir")
@@ -265,16 +277,12 @@ def cmd_weights(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from .report.files import table_options
     from .report.table import make_table
-    from .results import load_run, read_run_json
-    df = load_run(args.run_dir)
-    opts = table_options(read_run_json(args.run_dir).get("suite") or {}, df)
-    if args.baseline:
-        opts.update(baseline=args.baseline, ratios=None)
-    if args.columns:
-        opts["columns"] = args.columns
-    print(make_table(df, args.format, **opts), end="")
+    from .results import load_run
+    # the same call as the Python API's make_table(load_run(RUN_DIR), ...)
+    print(make_table(load_run(args.run_dir), args.format, baseline=args.baseline, columns=args.columns,
+                     caption=args.caption or "", label=args.label or "", max_columns=args.max_columns,
+                     digits=args.digits), end="")
     return 0
 
 

@@ -121,6 +121,9 @@ def estimated_latency(device: str) -> Metric:
                                              "us": round(x.time_us, 2)} for x in top]},
                       settings={"device": device, "batch_size": batch,
                                 "precisions": sorted({x.runs_at for x in layers}),
+                                # precisions the device lacks -> the rate they were estimated at
+                                "fallback": {x.precision: x.runs_at for x in layers
+                                             if x.precision != x.runs_at},
                                 "peak_gops": roof.peak_gops, "bandwidth_gbs": roof.bandwidth_gbs,
                                 "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
                                 "launch_overhead_us": roof.launch_overhead_us,

@@ -155,12 +155,15 @@ def measure_stable(calls: dict[str, Callable[[], object]], *, threads: int, rule
     attempts = {n: 1 for n in out}
     spent, stop = 0.0, ""
     for _ in range(rule.retries):
-        again = [n for n, why in reasons.items() if why]
+        again = sorted((n for n, why in reasons.items() if why), key=lambda n: -out[n].cv)
         if not again:
             break
-        if spent + per_call * len(again) > rule.budget_s:
+        fits = int((rule.budget_s - spent) // per_call) if per_call > 0 else len(again)
+        if fits < len(again):   # the most varying first, as many as the budget allows
             stop = f"; not re-measured further: retry budget {rule.budget_s:g} s"
-            break
+            again = again[:fits]
+            if not again:
+                break
         t1 = time.perf_counter()
         fresh = measure_interleaved({n: calls[n] for n in again}, threads=threads, **kw)
         spent += time.perf_counter() - t1
