@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from tqdm import tqdm
 
 from . import __version__
 from .errors import BadInput, unknown_name
 from .metrics import Cell, Metric, Result, get_metric
+from .progress import progress_bar
 from .registry import load_builtins, load_plugin, loaded_plugins
 from .results import (RUN_JSON, append_record, iter_completed, read_records, read_run_json,
                       repair_records, write_json_atomic)
@@ -263,8 +263,10 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     summary = RunSummary(run_dir, already_recorded=len(planned_variants) * len(planned_metrics) - len(todo))
     if summary.already_recorded:
         echo(f"resuming {run_dir}: {summary.already_recorded} cells already recorded, {len(todo)} to go")
-    bar = tqdm(total=len(todo), desc=suite.name, unit="cell", disable=not progress or None,
-               file=sys.stderr)
+    else:
+        echo(f"{suite.name}: {len(todo)} cells to compute ({len(planned_variants)} variants x "
+             f"{len(planned_metrics)} metrics) into {run_dir}")
+    bar = progress_bar(len(todo), suite.name, progress)
 
     def finish(v, pm, res, wall, cell, error="", bad=False):
         sha = cell.weights_sha256 if cell is not None else None
