@@ -11,17 +11,25 @@ from .errors import BadInput
 
 UNVERIFIED_HELP = ("accept canonical weight files whose sha256 does not match the hash in their "
                    "name (same as AVATARBENCH_ALLOW_UNVERIFIED_WEIGHTS=1); records say 'unverified'")
+PLUGIN_HELP = "Python file that registers variants, metrics or devices (repeatable)"
 EPILOG = "Exit codes: 0 success, 2 bad input (the message says what and where), 1 internal failure."
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="avatarbench", epilog=EPILOG,
                                  description="Benchmark compressed talking-face and avatar generators.")
-    sub = ap.add_subparsers(dest="command", required=True)
+    from .version import __version__
+    ap.add_argument("--version", action="version", version=f"avatarbench {__version__}",
+                    help="print the version and exit")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                            help="list, run, score, weights, table, plot or profile "
+                                 "('avatarbench COMMAND -h' for its options)")
 
     p = sub.add_parser("list", help="list registered variants, metrics, suites or devices")
-    p.add_argument("what", choices=["variants", "metrics", "suites", "devices", "weights"])
-    p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+    p.add_argument("what", choices=["variants", "metrics", "suites", "devices", "weights"],
+                   help="what to list: variants, metrics (with their options and NAME@DEVICE forms), "
+                        "suites, devices (profiles) or weights (canonical files)")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
 
@@ -38,11 +46,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="YAML file of extra device profiles (repeatable)")
 
     p = sub.add_parser("run", help="run a named suite (or a suite YAML file) into a run folder")
-    p.add_argument("suite")
+    p.add_argument("suite", metavar="SUITE",
+                   help="a suite name (see 'avatarbench list suites') or the path of a suite YAML file")
     p.add_argument("--out", help="run folder (default results/SUITE_NAME); re-running resumes it")
-    p.add_argument("--variant", action="append", metavar="NAME", help="only this variant (repeatable)")
-    p.add_argument("--plugin", action="append", default=[], metavar="FILE",
-                   help="Python file that registers variants/metrics (repeatable)")
+    p.add_argument("--variant", action="append", metavar="NAME",
+                   help="only this variant (repeatable); a plain NAME also selects the suite's "
+                        "NAME@bf16 / @int8 / @mixed entries; NAME@P selects one")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
     p.add_argument("--device", help="cpu or cuda[:N] (default: the suite's profiling.device)")
     p.add_argument("--limit", type=int, help="use at most N data items (suites with data)")
     p.add_argument("--data-root", metavar="DIR",
@@ -51,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="start over; the old run folder is kept beside")
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="print no progress (default: a bar on a terminal, else a line every few seconds)")
 
     p = sub.add_parser("score", help="one quality metric on folders of frames or videos (no suite)",
                        epilog=EPILOG)
@@ -65,26 +76,50 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a metric option (see 'avatarbench list metrics'), repeatable")
     p.add_argument("--allow-unverified-weights", action="store_true", help=UNVERIFIED_HELP)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
 
     p = sub.add_parser("weights", help="canonical weight files: where they are looked for, present or not")
-    p.add_argument("action", choices=["status", "verify", "download"])
+    p.add_argument("action", choices=["status", "verify", "download"],
+                   help="status: where each file is; verify: check hashes (exit 2 when a file is "
+                        "missing or does not match); download: fetch the named files")
     p.add_argument("files", nargs="*", metavar="FILE", help="only these files (download: required)")
     p.add_argument("--allow-unverified-weights", action="store_true", help=UNVERIFIED_HELP)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("table", help="comparison table of a run")
-    p.add_argument("run_dir")
-    p.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"])
-    p.add_argument("--baseline", metavar="VARIANT", help="add ratio columns against this variant")
-    p.add_argument("--columns", nargs="+", metavar="METRIC")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (written by 'avatarbench run')")
+    p.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "csv-long", "html"],
+                   help="markdown (default); latex (booktabs); csv (metric ids as headers, a units row, "
+                        "values in the records' units); csv-long (one row per cell); html")
+    p.add_argument("--baseline", metavar="VARIANT",
+                   help="add ratio columns against this variant (default: the suite's report.baseline; "
+                        "'' for none)")
+    p.add_argument("--columns", nargs="+", metavar="METRIC",
+                   help="only these metric columns, in this order (default: the suite's)")
+    p.add_argument("--max-columns", type=int, metavar="N",
+                   help="split a wide table into stacked parts of at most N metric columns "
+                        "(LaTeX: 8 by default; other formats: no split)")
+    p.add_argument("--digits", type=int, default=3, metavar="N",
+                   help="significant digits of every number (default 3)")
+    p.add_argument("--caption", help="LaTeX caption (default: 'Results of the SUITE suite.')")
+    p.add_argument("--label", help="LaTeX label (default: tab:SUITE)")
 
     p = sub.add_parser("plot", help="scatter two metrics of a run, Pareto front marked (PNG + SVG)")
-    p.add_argument("run_dir")
-    p.add_argument("--x", required=True)
-    p.add_argument("--y", required=True)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (written by 'avatarbench run')")
+    p.add_argument("--x", required=True, metavar="METRIC", help="metric id on the x axis (a column of the run)")
+    p.add_argument("--y", required=True, metavar="METRIC", help="metric id on the y axis")
     p.add_argument("--out", help="output path without suffix (default RUN_DIR/plots/pareto_Y_vs_X)")
+    p.add_argument("--title", help="plot title (default: the metrics' names)")
+    p.add_argument("--xlabel", help="x axis label (default: metric name and unit)")
+    p.add_argument("--ylabel", help="y axis label (default: metric name and unit)")
+    p.add_argument("--legend", default="outside", metavar="WHERE",
+                   help="legend position: outside (right of the axes, default), none, or a matplotlib "
+                        "location such as 'upper left' or 'best'")
+    p.add_argument("--size", default="7,4.6", metavar="W,H", help="figure size in inches (default 7,4.6)")
+    p.add_argument("--format", nargs="+", default=["png", "svg"], choices=["png", "svg", "pdf"],
+                   dest="formats", help="file formats to write (default: png svg)")
+    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default 150)")
 
     p = sub.add_parser("profile", help="params, MACs, size and latency of one variant")
     p.add_argument("variant", help="a variant name; NAME@bf16 for a cast, NAME@int8 / NAME@mixed quantized")
@@ -95,14 +130,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="show which layers dominate the latency estimate and why")
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--weights", metavar="FILE", help="load this checkpoint (never runs pickled code)")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="frames per forward call (default 1)")
     p.add_argument("--threads", default="all", help="CPU threads for latency: a number or 'all'")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--no-latency", action="store_true")
-    p.add_argument("--plugin", action="append", default=[], metavar="FILE")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds of the latency measurement (default 3)")
+    p.add_argument("--reps", type=int, default=5, help="timed calls per round (default 5)")
+    p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
     return ap
 
 
@@ -132,6 +167,11 @@ def cmd_list(args) -> int:
             opts = ", ".join(f"{k}={v}" for k, v in m.options.items())
             print(f"{m.name:18s} {m.direction:6s} {m.unit[:10]:10s} needs={m.needs:6s} {m.description}"
                   + (f" [options: {opts}]" if opts else ""))
+            if m.per_device is not None:
+                from .devices import devices
+                names = ", ".join(d.name for d in devices if d.roofline or d.name == "host-cpu")
+                print(f"{m.name + '@DEVICE':18s} {m.direction:6s} {m.unit[:10]:10s} {'':13s}estimated on a "
+                      f"device profile (per-layer roofline); DEVICE: {names}")
     elif args.what == "suites":
         from .suite import find_suite, load_suite, suite_names
         for name in suite_names():
@@ -254,7 +294,7 @@ def cmd_weights(args) -> int:
                 except BadInput as exc:
                     r["check"] = "MISMATCH"
                     bad.append(str(exc))
-            elif args.files:
+            else:   # a file that is not there cannot be verified: say so, exit 2
                 bad.append(cw.missing_message(r["file"]))
     if args.json:
         print(json.dumps({"search_folders": [str(f) for f in cw.search_folders()],
@@ -277,24 +317,25 @@ def cmd_weights(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from .report.files import table_options
-    from .report.table import make_table
-    from .records import load_run, read_run_json
-    df = load_run(args.run_dir)
-    opts = table_options(read_run_json(args.run_dir, strict=False).get("suite") or {}, df)
-    if args.baseline:
-        opts.update(baseline=args.baseline, ratios=None)
-    if args.columns:
-        opts["columns"] = args.columns
-    print(make_table(df, args.format, **opts), end="")
+    from .report.render import make_table
+    from .records import load_run
+    # the same call as the Python API's make_table(load_run(RUN_DIR), ...)
+    print(make_table(load_run(args.run_dir), args.format, baseline=args.baseline, columns=args.columns,
+                     caption=args.caption or "", label=args.label or "", max_columns=args.max_columns,
+                     digits=args.digits), end="")
     return 0
 
 
 def cmd_plot(args) -> int:
     from .report.plot import plot_pareto
     from .records import load_run
-    out = args.out or str(Path(args.run_dir) / "plots" / f"pareto_{args.y}_vs_{args.x}")
-    for p in plot_pareto(load_run(args.run_dir), args.x, args.y, out):
+    try:
+        w, h = (float(v) for v in args.size.split(","))
+    except ValueError:
+        raise BadInput(f"--size {args.size}: expected W,H in inches, e.g. 7,4.6") from None
+    for p in plot_pareto(load_run(args.run_dir), args.x, args.y, args.out, args.title or "",
+                         xlabel=args.xlabel, ylabel=args.ylabel, legend=args.legend, size=(w, h),
+                         formats=tuple(args.formats), dpi=args.dpi):
         print(p)
     return 0
 

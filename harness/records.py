@@ -188,6 +188,8 @@ def load_run(run_dir: str | Path):
     for c in cols:
         if c not in df.columns:
             df[c] = None
+    # the reports take the suite's report settings and the folder to write beside from here
+    df.attrs.update(run=read_run_json(run_dir, strict=False), run_dir=str(run_dir))
     return df
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from tqdm import tqdm
 
 from .errors import BadInput
 from .executor import LocalExecutor
 from .host import check_device, host_description
 from .plan import make_plan
+from .progress import progress_bar
 from .records import (RUN_JSON, append_record, iter_completed, read_run_json, read_typed,
                       repair_records, write_json_atomic)
 from .registry import load_builtins, load_plugin, loaded_plugins
@@ -129,8 +129,10 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
         summary = RunSummary(run_dir, already_recorded=len(plan.jobs) - len(todo))
         if summary.already_recorded:
             echo(f"resuming {run_dir}: {summary.already_recorded} cells already recorded, {len(todo)} to go")
-        bar = tqdm(total=len(todo), desc=suite.name, unit="cell", disable=not progress or None,
-                   file=sys.stderr)
+        else:
+            echo(f"{suite.name}: {len(todo)} cells to compute ({len(plan.variants)} variants x "
+                 f"{len(plan.metrics)} metrics) into {run_dir}")
+        bar = progress_bar(len(todo), suite.name, progress)
         executor = LocalExecutor(plan, run_dir, device, list(loaded_plugins()),
                                  lambda rec: append_record(run_dir, rec), bar)
         outcome = executor.run(todo)

@@ -1,6 +1,6 @@
 """What quality metrics consume: clips of generated frames beside their references.
 
-The runner builds clips with the lip-sync generation protocol (``harness.lipsync``);
+The runner builds clips with the lip-sync generation protocol (``harness.families.lipsync``);
 ``avatarbench score`` builds them from folders of images or from video files. Metrics
 never read files themselves, so both paths score exactly the same arrays."""
 from __future__ import annotations

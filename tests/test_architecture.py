@@ -19,7 +19,8 @@ LAYERS = [
     ("measurement", ["harness.profiling", "harness.metrics", "harness.quantize", "harness.train",
                      "harness.devices", "harness.remote_device", "harness.derive"]),
     ("orchestration", ["harness.plan", "harness.executor", "harness.records", "harness.suite",
-                       "harness.runner", "harness.score", "harness.variant_profile", "harness.run_lock"]),
+                       "harness.runner", "harness.score", "harness.variant_profile", "harness.run_lock",
+                       "harness.progress"]),
     ("reports", ["harness.report"]),
     ("cli", ["harness.cli"]),
     # the public API (``import harness``) and what registers through it

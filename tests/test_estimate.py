@@ -76,7 +76,7 @@ def test_estimated_latency_in_a_suite_and_profile(tmp_path):
                 report={"baseline": "wav2lip"})
     r = cli("run", s, "--out", tmp_path / "run", "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert "latency_ms@jetson-xavier-nx (est. ms)" in r.stdout
+    assert "Latency, Jetson Xavier NX (est. ms) ↓" in r.stdout   # readable header, estimate said
     recs = {(x["variant"], x["metric"]): x for x in records(tmp_path / "run")}
     nx = {v: recs[(v, "latency_ms@jetson-xavier-nx")] for v in ("wav2lip", "nota-wav2lip", "nota-wav2lip@int8")}
     assert all(x["provenance"]["estimated"] for x in nx.values())

@@ -1,9 +1,10 @@
 import statistics
+import time
 
 import pytest
 import torch
 
-from harness.profiling.latency import measure_interleaved, summarize
+from harness.profiling.latency import Stability, measure_interleaved, measure_stable, summarize
 
 
 def test_summary_statistics():
@@ -30,3 +31,70 @@ def test_threads_are_restored():
     before = torch.get_num_threads()
     measure_interleaved({"x": lambda: None}, batch_size=1, threads=1, warmup=0, warmup_s=0, rounds=1, reps=1)
     assert torch.get_num_threads() == before
+
+
+def _erratic():
+    """A call whose duration swings between nothing and 20 ms: CV near 1 on any machine
+    (load only lengthens the short calls)."""
+    state = {"i": 0}
+
+    def call():
+        state["i"] += 1
+        if state["i"] % 2:
+            time.sleep(0.02)
+    return call
+
+
+def test_disturbed_measurement_is_remeasured_then_flagged():
+    rule = Stability(max_cv=0.5, max_other_load=100, retries=2, budget_s=60)
+    stats = measure_stable({"erratic": _erratic()}, batch_size=1, threads=1, rule=rule, warmup=0,
+                           warmup_s=0, rounds=2, reps=4)
+    s = stats["erratic"]
+    assert s.unstable and s.attempts == 3
+    assert s.unstable_reason.startswith("CV ") and "> 0.5" in s.unstable_reason
+    assert "after 3 measurement(s)" in s.unstable_reason
+
+
+def test_retry_budget_bounds_remeasuring():
+    rule = Stability(max_cv=0.5, max_other_load=100, retries=5, budget_s=0)
+    s = measure_stable({"erratic": _erratic()}, batch_size=1, threads=1, rule=rule, warmup=0,
+                       warmup_s=0, rounds=2, reps=4)["erratic"]
+    assert s.unstable and s.attempts == 1 and "retry budget 0 s" in s.unstable_reason
+
+
+def _fake_clock(durations):
+    """A timer that reports the given per-call durations (ms) in turn: no real timing."""
+    it = iter(durations)
+
+    def timer(fn):
+        fn()
+        return next(it)
+    return timer
+
+
+def test_steady_measurement_is_not_flagged_and_a_stable_retry_replaces_a_disturbed_one():
+    rule = Stability(max_cv=0.5, max_other_load=100, retries=2, budget_s=60)
+    steady = _fake_clock([2.0, 2.1, 1.9, 2.0] * 10)
+    s = measure_stable({"a": lambda: None}, batch_size=1, threads=1, rule=rule, warmup=0, warmup_s=0,
+                       rounds=2, reps=2, timer=steady, snapshot=lambda: None)["a"]
+    assert not s.unstable and s.attempts == 1 and s.other_load is None
+    once_disturbed = _fake_clock([0.5, 60.0, 0.5, 0.5] + [0.5, 0.52, 0.49, 0.5])
+    s = measure_stable({"a": lambda: None}, batch_size=1, threads=1, rule=rule, warmup=0, warmup_s=0,
+                       rounds=2, reps=2, timer=once_disturbed, snapshot=lambda: None)["a"]
+    assert not s.unstable and s.attempts == 2 and s.median_ms == pytest.approx(0.5, abs=0.02)
+
+
+def test_load_from_other_processes_flags_a_measurement():
+    """A probe that says other processes kept 3 cores busy while 1 of 2 was timed."""
+    clock = {"t": 0.0}
+
+    def busy_machine():
+        clock["t"] += 1.0
+        return 3.0 * clock["t"], 0.0, clock["t"]      # (busy s, own s, wall s)
+    rule = Stability(max_cv=10, max_other_load=0.5, retries=1, budget_s=60)
+    s = measure_stable({"a": lambda: None}, batch_size=1, threads=1, rule=rule, ncores=2, warmup=0,
+                       warmup_s=0, rounds=1, reps=3, timer=_fake_clock([1.0] * 6),
+                       snapshot=busy_machine)["a"]
+    assert s.other_load == pytest.approx(3.0)
+    assert s.unstable and "other processes used 3.0 of 2 cores" in s.unstable_reason
+    assert s.attempts == 2

@@ -71,7 +71,7 @@ def test_lrs2_suite_on_tiny_made_up_data(tmp_path, canonical_random_weights):
     assert recs[("ground-truth", "params")]["status"] == "skipped"
     table = (tmp_path / "run" / "table.md").read_text()
     header = table.splitlines()[0]
-    assert header.index("lse_d") < header.index("lse_c") < header.index("fid") < header.index("lpips")
+    assert header.index("LSE-D") < header.index("LSE-C") < header.index("FID") < header.index("LPIPS")
     assert "not verified against their canonical hash" in table and "synthetic" in table
     assert "untrained generators" in table
     assert (tmp_path / "run" / "plots").is_dir()

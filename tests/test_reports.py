@@ -49,9 +49,9 @@ def test_load_run_is_a_dataframe(run_dir):
 def test_markdown_arrows_ratios_best_and_skip_reason(run_dir):
     md = make_table(load_run(run_dir), "markdown", baseline="wav2lip")
     header = md.splitlines()[0]
-    assert "params (M) ↓" in header and "latency_ms (ms) ↓" in header and "lse_c ↑" in header
+    assert "Params (M) ↓" in header and "Latency (ms) ↓" in header and "LSE-C ↑" in header
     nota = next(line for line in md.splitlines() if line.startswith("| nota-wav2lip "))
-    assert "28.9x fewer" in nota and "10.0x faster" in nota and "**1.258**" in nota
+    assert "28.9x fewer" in nota and "10.0x faster" in nota and "**1.26**" in nota
     assert "skipped [1]" in nota and "[1] syncnet_v2.model not found" in md
     sync = next(line for line in md.splitlines() if line.startswith("| wav2lip-syncnet "))
     assert "**" not in sync and "faster" not in sync   # references are shown, not ranked
@@ -59,17 +59,28 @@ def test_markdown_arrows_ratios_best_and_skip_reason(run_dir):
 
 def test_latex_bolds_best_and_escapes(run_dir):
     tex = make_table(load_run(run_dir), "latex")
-    assert r"\textbf{1.258}" in tex and r"\textbf{4.000}" in tex
-    assert r"\textbf{7.800}" not in tex  # the only ok value of its column is not ranked
-    assert r"lse\_c $\uparrow$" in tex and r"\toprule" in tex
-    assert r"\textbf{1.000}" not in tex   # the reference's 1 ms is not the best
+    assert r"\textbf{1.26}" in tex and r"\textbf{4.00}" in tex
+    assert r"\textbf{7.80}" not in tex  # the only ok value of its column is not ranked
+    assert "LSE-C" in tex and r"$\uparrow$" in tex and r"\toprule" in tex
+    assert r"\textbf{1.00}" not in tex   # the reference's 1 ms is not the best
 
 
-def test_csv_is_numeric(run_dir):
+def test_csv_has_plain_headers_a_units_row_and_numbers(run_dir):
+    """Headers are metric ids (no arrows, no units); the second row gives each column's
+    unit; values are the records' own, unrounded."""
     rows = list(csv.DictReader(io.StringIO(make_table(load_run(run_dir), "csv", baseline="wav2lip"))))
+    assert list(rows[0]) == ["variant", "precision", "params", "params_vs_wav2lip", "latency_ms",
+                             "latency_ms_vs_wav2lip", "lse_c"]
+    assert rows[0] == {"variant": "unit", "precision": "", "params": "count", "params_vs_wav2lip": "ratio",
+                       "latency_ms": "ms", "latency_ms_vs_wav2lip": "ratio", "lse_c": ""}
     nota = next(r for r in rows if r["variant"] == "nota-wav2lip")
-    assert float(nota["params (M) ↓"]) == pytest.approx(1.258143)
-    assert float(nota["params vs wav2lip"]) == pytest.approx(36_298_035 / 1_258_143)
+    assert float(nota["params"]) == 1_258_143
+    assert float(nota["params_vs_wav2lip"]) == pytest.approx(36_298_035 / 1_258_143)
+    assert nota["lse_c"] == ""   # skipped
+    long = list(csv.DictReader(io.StringIO(make_table(load_run(run_dir), "csv-long"))))
+    cell = next(r for r in long if r["variant"] == "nota-wav2lip" and r["metric"] == "lse_c")
+    assert cell["status"] == "skipped" and cell["reason"] == "syncnet_v2.model not found"
+    assert all("↓" not in k and "(" not in k for k in long[0])
 
 
 def test_unknown_baseline_or_column(run_dir):

@@ -94,7 +94,14 @@ def test_weights_cli_status_and_verify(tmp_path):
     r = cli("weights", "verify", env=env)
     assert r.returncode == 2 and "MISMATCH" in r.stdout and "6726825d" in r.stderr
     r = cli("weights", "verify", "--allow-unverified-weights", env=env)
-    assert r.returncode == 0 and "unverified" in r.stdout, r.stdout + r.stderr
+    # the one file present is accepted as unverified; the missing ones fail the check
+    assert r.returncode == 2 and "unverified" in r.stdout, r.stdout + r.stderr
+    assert "syncnet_v2.model" in r.stderr
+    for f in cw.CATALOG:
+        if not (tmp_path / f).exists():
+            (tmp_path / f).write_bytes(b"stand-in")
+    r = cli("weights", "verify", "--allow-unverified-weights", env=env)
+    assert r.returncode == 0 and r.stdout.count(" unverified ") == len(cw.CATALOG), r.stdout + r.stderr
     r = cli("weights", "verify", "alexnet-owt-7be5be79.pth", env=env)
     assert r.returncode == 2 and "download.pytorch.org" in r.stderr
     r = cli("weights", "verify", "nosuch.pth", env=env)

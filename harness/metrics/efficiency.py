@@ -66,7 +66,8 @@ def macs_outres(cell: Cell) -> Result:
 
 
 LATENCY_OPTIONS = {"threads": "all", "batch_size": 1, "warmup": 5, "warmup_s": 0.5, "rounds": 5,
-                   "reps": 10}
+                   "reps": 10, "max_cv": 0.5, "max_other_load": 0.5, "retries": 2,
+                   "retry_budget_s": 60}
 
 
 def layer_plan(cell: Cell) -> dict[str, str]:
@@ -103,6 +104,9 @@ def estimated_latency(device: str) -> Metric:
                                              "us": round(x.time_us, 2)} for x in top]},
                       settings={"device": device, "batch_size": batch,
                                 "precisions": sorted({x.runs_at for x in layers}),
+                                # precisions the device lacks -> the rate they were estimated at
+                                "fallback": {x.precision: x.runs_at for x in layers
+                                             if x.precision != x.runs_at},
                                 "peak_gops": roof.peak_gops, "bandwidth_gbs": roof.bandwidth_gbs,
                                 "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
                                 "launch_overhead_us": roof.launch_overhead_us,
@@ -131,9 +135,11 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
         if callable(getattr(model, "set_threads", None)):
             model.set_threads(threads)  # a runtime with its own thread pool (ONNX Runtime)
         calls[c.variant.name] = (lambda m=model, x=inputs: m(*x))
-    stats = lat.measure_interleaved(calls, batch_size=batch, threads=threads,
-                                    warmup=int(o["warmup"]), warmup_s=float(o["warmup_s"]),
-                                    rounds=int(o["rounds"]), reps=int(o["reps"]), device=device)
+    rule = lat.Stability(float(o["max_cv"]), float(o["max_other_load"]), int(o["retries"]),
+                         float(o["retry_budget_s"]))
+    stats = lat.measure_stable(calls, batch_size=batch, threads=threads, rule=rule,
+                               warmup=int(o["warmup"]), warmup_s=float(o["warmup_s"]),
+                               rounds=int(o["rounds"]), reps=int(o["reps"]), device=device)
     where = host_description(device)
     out = []
     for c in cells:
@@ -144,7 +150,10 @@ def latency_ms(cells: list[Cell]) -> list[Result]:
                                     "warmup_s": float(o["warmup_s"]),
                                     "rounds": int(o["rounds"]), "reps": int(o["reps"]),
                                     "dtype": c.variant.precision,
-                                    "device": device, "interleaved_with": len(cells)},
+                                    "device": device, "interleaved_with": len(cells),
+                                    "stability": {"max_cv": rule.max_cv, "max_other_load": rule.max_other_load,
+                                                  "retries": rule.retries, "budget_s": rule.budget_s,
+                                                  "cores": lat.cores()}},
                           measured_on=where))
     return out
 

@@ -1,4 +1,4 @@
 from .plot import plot_pareto
-from .table import make_table
+from .render import make_table
 
 __all__ = ["make_table", "plot_pareto"]

@@ -6,21 +6,7 @@ from pathlib import Path
 from ..errors import BadInput
 from ..records import load_run, read_run_json
 from .plot import plot_pareto
-from .table import make_table
-
-
-def table_options(suite: dict, df) -> dict:
-    """Baseline, columns and ratios as the run's suite (run.json's ``suite``) asks;
-    columns in suite order."""
-    report = suite.get("report", {}) or {}
-    recorded = set(df["metric"])
-    columns = report.get("columns") or [m.get("id") or m["name"] if isinstance(m, dict) else m
-                                        for m in suite.get("metrics", [])]
-    columns = [c for c in columns if c in recorded]
-    columns += [m for m in dict.fromkeys(df["metric"]) if m not in columns]
-    baseline = report.get("baseline")
-    return {"baseline": baseline if baseline in set(df["variant"]) else None,
-            "columns": columns or None, "ratios": report.get("ratios") or None}
+from .render import make_table
 
 
 def write_reports(run_dir: Path) -> list[Path]:
@@ -29,10 +15,9 @@ def write_reports(run_dir: Path) -> list[Path]:
     if df.empty:
         return []
     suite = read_run_json(run_dir, strict=False).get("suite", {}) or {}
-    opts = table_options(suite, df)
     written = []
     for fmt, name in (("markdown", "table.md"), ("latex", "table.tex"), ("csv", "table.csv")):
-        (run_dir / name).write_text(make_table(df, fmt, **opts))
+        (run_dir / name).write_text(make_table(df, fmt))   # as `avatarbench table` gives it
         written.append(run_dir / name)
     for spec in (suite.get("report") or {}).get("plots") or []:
         stem = spec.get("name") or f"pareto_{spec['y']}_vs_{spec['x']}"

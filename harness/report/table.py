@@ -1,28 +1,110 @@
-"""Paper-style comparison tables (Markdown, LaTeX, CSV, HTML) from run records."""
+"""The comparison table of a run: one builder (``build_table``) behind the CLI's ``table``,
+the files a run writes and the Python ``make_table``; renderers are in ``render.py``."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pandas as pd
 
 from ..errors import BadInput
-from .common import display_value, fmt_number, label, metric_meta, ordered
+from .common import (ARROW, detail, display_value, fallback, fmt_number, metric_meta, ordered,
+                     title, unit_text, unstable)
 
 RATIO_UNITS = {"count", "MAC", "MB", "ms"}
-FORMATS = ("markdown", "latex", "csv", "html")
+DAGGER, DDAGGER = "†", "‡"
+NOT_APPLICABLE = ("ground truth",)   # skip reasons meaning the metric has nothing to measure
 
 
-def _ratio_word(unit: str, ratio: float) -> str:
+@dataclass
+class Column:
+    key: str            # metric id; a ratio column: the metric id it compares
+    kind: str           # "value" or "ratio"
+    title: str          # "Latency"
+    detail: str         # "1 thread", "Jetson Nano", ""
+    unit: str           # display unit ("est. ms", "M", ""); a ratio: ""
+    base_unit: str      # the record's unit (CSV)
+    direction: str
+    baseline: str = ""
+    compares: str = ""  # a ratio column: the unit of the values it compares
+
+    @property
+    def name(self) -> str:
+        """Plain machine-readable name (CSV)."""
+        return f"{self.key}_vs_{self.baseline}" if self.kind == "ratio" else self.key
+
+    @property
+    def ratio_word(self) -> str:
+        return "speed-up" if self.compares == "ms" else "reduction"
+
+    def header(self) -> str:
+        """One-line header (Markdown, HTML)."""
+        if self.kind == "ratio":
+            return f"{self.title}{', ' + self.detail if self.detail else ''}: {self.ratio_word} vs {self.baseline}"
+        unit = f" ({self.unit})" if self.unit else ""
+        return f"{self.title}{', ' + self.detail if self.detail else ''}{unit} {ARROW[self.direction]}"
+
+
+@dataclass
+class Cell:
+    value: Optional[float] = None   # display units; a ratio: the ratio
+    text: str = "—"
+    status: str = "ok"              # ok | na | skipped | failed | missing
+    note: str = ""                  # footnote number of a skip or failure reason
+    marks: str = ""                 # † unstable, ‡ estimated at a fallback precision
+    best: bool = False
+    raw: Optional[float] = None     # the record's value in its own unit (CSV)
+    reason: str = ""
+
+
+@dataclass
+class Table:
+    columns: list[Column]
+    rows: list[tuple[str, str, list[Cell]]]      # (variant, precision, cells)
+    notes: list[str] = field(default_factory=list)       # numbered: "[1] reason"
+    marks: list[str] = field(default_factory=list)       # "† ...", "‡ ..."
+    details: list[str] = field(default_factory=list)     # provenance, caveats
+    baseline: str = ""
+    suite: str = ""
+
+
+def table_options(suite: dict, df: pd.DataFrame) -> dict:
+    """Baseline, columns and ratios as the run's suite (run.json's ``suite``) asks; columns
+    in suite order, then any other recorded metric."""
+    report = suite.get("report", {}) or {}
+    recorded = set(df["metric"])
+    columns = report.get("columns") or [m.get("id") or m["name"] if isinstance(m, dict) else m
+                                        for m in suite.get("metrics", [])]
+    columns = [c for c in columns if c in recorded]
+    columns += [m for m in dict.fromkeys(df["metric"]) if m not in columns]
+    baseline = report.get("baseline")
+    return {"baseline": baseline if baseline in set(df["variant"]) else None,
+            "columns": columns or None, "ratios": report.get("ratios") or None}
+
+
+def _ratio(x: float, b: float, direction: str) -> float:
+    return b / x if direction == "lower" else x / b
+
+
+def _ratio_text(unit: str, r: float) -> str:
     if unit == "ms":
-        return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-    return f"{ratio:.1f}x fewer" if ratio >= 1 else f"{1 / ratio:.1f}x more"
+        return f"{fmt_number(r)}x faster" if r >= 1 else f"{fmt_number(1 / r)}x slower"
+    return f"{fmt_number(r)}x fewer" if r >= 1 else f"{fmt_number(1 / r)}x more"
 
 
-def build_frame(df: pd.DataFrame, baseline: Optional[str] = None, columns: Optional[list[str]] = None,
-                ratios: Optional[list[str]] = None):
-    """The table as rows of cells, plus footnotes. Returns (header, rows, best, notes, raw)."""
+def build_table(df: pd.DataFrame, baseline: Optional[str] = None, columns: Optional[list[str]] = None,
+                ratios: Optional[list[str]] = None, digits: int = 3) -> Table:
+    """Rows of cells with their marks and footnotes. ``baseline=None``, ``columns=None`` and
+    ``ratios=None`` take what the run's suite asks (``df.attrs["run"]``, set by ``load_run``);
+    ``baseline=""`` asks for no ratios."""
+    if df.empty:
+        raise BadInput("the run has no records yet")
+    suite = ((df.attrs.get("run") or {}).get("suite") or {})
+    asked = table_options(suite, df)
+    ratios = ratios if ratios is not None else (asked["ratios"] if baseline is None else None)
+    baseline = asked["baseline"] if baseline is None else (baseline or None)
     variants = ordered(df["variant"])
-    metrics = columns or ordered(df["metric"])
+    metrics = columns or asked["columns"] or ordered(df["metric"])
     unknown = [m for m in metrics if m not in set(df["metric"])]
     if unknown:
         raise BadInput(f"no records for metric(s) {', '.join(unknown)}; "
@@ -33,172 +115,95 @@ def build_frame(df: pd.DataFrame, baseline: Optional[str] = None, columns: Optio
         ratios = [m for m in metrics if metric_meta(df, m)["unit"] in RATIO_UNITS]
     ratios = [m for m in (ratios or []) if m in metrics] if baseline else []
 
-    header = ["variant", "precision"]
+    cols: list[Column] = []
     for m in metrics:
-        header.append(label(df, m))
+        meta = metric_meta(df, m)
+        cols.append(Column(m, "value", title(df, m), detail(df, m), unit_text(df, m), meta["unit"] or "",
+                           meta["direction"]))
         if m in ratios:
-            header.append(f"{m} vs {baseline}")
-    notes, rows, raw = [], [], []
-    reasons: dict[str, str] = {}
-    best: dict[int, set] = {}
-    values: dict[int, list] = {}
-    col_metric: dict[int, str] = {}
-    precision = {v: df[df["variant"] == v]["precision"].iloc[0] for v in variants}
-    role = {v: df[df["variant"] == v]["role"].iloc[0] for v in variants}
-    lineage = {v: list(df[df["variant"] == v]["lineage"].iloc[0] or [v]) for v in variants}
-    references = {v for v in variants if role[v] == "reference"}
+            cols.append(Column(m, "ratio", title(df, m), detail(df, m), "", "ratio", meta["direction"],
+                               baseline, meta["unit"] or ""))
+    table = Table(cols, [], baseline=baseline or "", suite=str(suite.get("name") or ""))
+    first = df.drop_duplicates("variant").set_index("variant")
+    lineage = {v: list(first.loc[v, "lineage"] or [v]) for v in variants}
     # reference models (and their casts) are shown but not ranked or compared
+    references = {v for v in variants if first.loc[v, "role"] == "reference"}
     ranked = {v for v in variants if not references & set(lineage[v])}
-    for i, v in enumerate(variants):
-        row, raw_row = [v, str(precision[v])], [v, str(precision[v])]
-        col = 2
-        for m in metrics:
-            x, status, rec = display_value(df, v, m)
-            col_metric[col] = m
-            if status == "ok":
-                row.append(fmt_number(x))
-                raw_row.append(x)
-                if v in ranked:
-                    values.setdefault(col, []).append((x, i))
-            else:
-                why = ""
-                if rec is not None:
-                    why = rec.get("reason") or str(rec.get("error") or "").splitlines()[0]
-                mark = {"skipped": "skipped", "failed": "failed"}.get(status, "—")
-                if why:
-                    n = reasons.setdefault(why, str(len(reasons) + 1))
-                    mark += f" [{n}]"
-                row.append(mark)
-                raw_row.append(None)
-            col += 1
-            if m in ratios:
-                b, bstatus, _ = display_value(df, baseline, m)
-                if status == "ok" and bstatus == "ok" and x and baseline in lineage[v]:
-                    r = b / x if metric_meta(df, m)["direction"] == "lower" else x / b
-                    row.append(_ratio_word(metric_meta(df, m)["unit"], r))
-                    raw_row.append(r)
+    reasons: dict[str, str] = {}
+    flagged: dict[str, list[str]] = {}
+    fell_back: dict[tuple, list[str]] = {}     # (precision, used, variants) -> column details
+    not_applicable: set[str] = set()
+    for v in variants:
+        cells = []
+        for col in cols:
+            x, status, rec = display_value(df, v, col.key)
+            why_unstable = unstable(rec) if status == "ok" else ""
+            fb = fallback(rec) if status == "ok" else {}
+            if col.kind == "value":
+                cell = Cell(x, status=status)
+                if status == "ok":
+                    cell.text, cell.raw = fmt_number(x, digits), float(rec["value"])
+                    if why_unstable:
+                        cell.marks += DAGGER
+                        flagged.setdefault(col.key, []).append(f"{v} ({why_unstable})")
+                    if fb:
+                        cell.marks += DDAGGER
+                        for p, used in fb.items():
+                            fell_back.setdefault((col.key, p, used), []).append(v)
                 else:
-                    row.append("—")
-                    raw_row.append(None)
-                col += 1
-        rows.append(row)
-        raw.append(raw_row)
-    for col, vals in values.items():
-        direction = metric_meta(df, col_metric[col])["direction"]
-        target = (min if direction == "lower" else max)(x for x, _ in vals)
-        if len(vals) > 1:  # ties are all best
-            best[col] = {i for x, i in vals if x == target}
-    for why, n in reasons.items():
-        notes.append(f"[{n}] {why}")
-    notes += _provenance_notes(df, metrics)
-    return header, rows, best, notes, raw
+                    why = ""
+                    if rec is not None:
+                        why = rec.get("reason") or str(rec.get("error") or "").splitlines()[0]
+                    if status == "skipped" and why.startswith(NOT_APPLICABLE):
+                        cell.status = "na"
+                        not_applicable.add(why)
+                    elif why:
+                        cell.note = reasons.setdefault(why, str(len(reasons) + 1))
+                    cell.reason = why
+                    cell.text = {"skipped": "skipped", "failed": "failed"}.get(cell.status, "—")
+            else:
+                cell = Cell(status="na")
+                b, bstatus, brec = display_value(df, baseline, col.key)
+                if v != baseline and status == "ok" and bstatus == "ok" and x and baseline in lineage[v]:
+                    if why_unstable or unstable(brec):
+                        cell.marks = DAGGER   # no ratio from an unstable measurement
+                    else:
+                        r = _ratio(x, b, col.direction)
+                        cell = Cell(r, _ratio_text(col.compares, r), raw=r,
+                                    marks=DDAGGER if fb or fallback(brec) else "")
+            cells.append(cell)
+        table.rows.append((v, str(first.loc[v, "precision"]), cells))
+    _mark_best(table, ranked)
+    table.notes = [f"[{n}] {why}" for why, n in reasons.items()]
+    for why in sorted(not_applicable):
+        table.notes.append(f"— does not apply ({why})")
+    if baseline and ratios:
+        table.notes.append(f"ratios against {baseline}, for the variants derived from it; "
+                           "— where none is derived")
+    for key, who in flagged.items():
+        shown = "; ".join(who[:6]) + (f"; and {len(who) - 6} more" if len(who) > 6 else "")
+        table.marks.append(f"{DAGGER} {key}: unstable measurement after re-measuring, no ratio derived "
+                           f"from it: {shown}")
+    merged: dict[tuple, list[str]] = {}   # one footnote for the devices that fell back alike
+    for (key, p, used), who in fell_back.items():
+        merged.setdefault((p, used, tuple(who)), []).append(detail(df, key) or key)
+    for (p, used, who), where in merged.items():
+        table.marks.append(f"{DDAGGER} estimated at the {used} rate: {', '.join(where)} "
+                           f"{'have' if len(where) > 1 else 'has'} no {p} rate "
+                           f"({len(who)} variant(s): {', '.join(who)})")
+    from .notes import provenance_notes
+    table.details = provenance_notes(df, metrics)
+    return table
 
 
-def _provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
-    notes = []
-    for m in metrics:
-        ok = df[(df["metric"] == m) & (df["status"] == "ok")]
-        if ok.empty:
+def _mark_best(table: Table, ranked: set[str]) -> None:
+    for j, col in enumerate(table.columns):
+        if col.kind != "value":
             continue
-        prov = ok.iloc[0].get("provenance") or {}
-        settings = prov.get("settings") or {}
-        if prov.get("measured_on"):
-            kind = "estimated for" if prov.get("estimated") else "measured on"
-            extra = ", ".join(f"{k} {settings[k]}" for k in ("threads", "batch_size", "device") if k in settings)
-            notes.append(f"{m}: {kind} {prov['measured_on']}" + (f" ({extra})" if extra else "")
-                         + (f", per-layer roofline over {ok.iloc[0]['n']} layers" if prov.get("estimated")
-                            else ", median of %s calls" % ok.iloc[0]["n"] if m.startswith("latency") else ""))
-        elif prov.get("backend"):
-            notes.append(f"{m}: {prov['backend']}")
-        notes += _quality_caveats(m, ok)
-    random = df[[str((p or {}).get("weights", "")).startswith("random init") if isinstance(p, dict) else False
-                 for p in df["provenance"]]]
-    if not random.empty:
-        # a record scored on generated samples says how they were made
-        scored = random["provenance"].map(lambda p: isinstance(p, dict) and "generation" in p)
-        quality = random[scored & (random["status"] == "ok")]
-        if quality.empty:
-            notes.append("weights: random initialisation (efficiency metrics do not depend on weight values)")
-        else:
-            names = ", ".join(sorted(set(quality["variant"]) - {"ground-truth"}))
-            notes.append(f"weights: random initialisation for {names}: their quality scores "
-                         "describe untrained generators, not the published models")
-    unverified = sorted({w.get("file", "?") for p in df["provenance"] if isinstance(p, dict)
-                         for w in _weights_of(p) if w.get("check") == "unverified"})
-    if unverified:
-        notes.append("weights not verified against their canonical hash: " + ", ".join(unverified))
-    data = {str(p["generation"].get("data")) for p in df["provenance"]
-            if isinstance(p, dict) and isinstance(p.get("generation"), dict)}
-    if data:
-        notes.append("data: " + "; ".join(sorted(data)))
-    return notes
-
-
-def _quality_caveats(metric: str, ok: pd.DataFrame) -> list[str]:
-    """What a quality number in the table does not say by itself: a small-sample warning,
-    clips left out because the generator left no detectable face."""
-    out = []
-    stats = [(r["variant"], r.get("stats") if isinstance(r.get("stats"), dict) else {})
-             for _, r in ok.iterrows()]
-    warnings = sorted({st["warning"] for _, st in stats if st.get("warning")})
-    out += [f"{metric}: {w}" for w in warnings[:2]]
-    for variant, st in stats:
-        short = st.get("clips_too_short") or []
-        if short:
-            out.append(f"{metric}: {variant}: {len(short)} clip(s) shorter than one sync window left out")
-        faceless = st.get("clips_without_face") or {}
-        if faceless:
-            out.append(f"{metric}: {variant}: {len(faceless)} clip(s) with no detectable face in the "
-                       f"generated frames left out ({', '.join(list(faceless)[:3])})")
-    return out
-
-
-def _weights_of(prov: dict) -> list[dict]:
-    w = (prov.get("settings") or {}).get("weights")
-    return [x for x in (w if isinstance(w, list) else [w]) if isinstance(x, dict)]
-
-
-def _latex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"),
-                 ("↓", r"$\downarrow$"), ("↑", r"$\uparrow$"), ("—", "--")):
-        s = s.replace(a, b)
-    return s
-
-
-def make_table(df: pd.DataFrame, fmt: str = "markdown", baseline: Optional[str] = None,
-               columns: Optional[list[str]] = None, ratios: Optional[list[str]] = None) -> str:
-    """Render the run's records (``load_run``) as a comparison table."""
-    if fmt not in FORMATS:
-        raise BadInput(f"unknown table format '{fmt}'; one of {', '.join(FORMATS)}")
-    if df.empty:
-        raise BadInput("the run has no records yet")
-    header, rows, best, notes, raw = build_frame(df, baseline, columns, ratios)
-    if fmt == "csv":
-        return pd.DataFrame(raw, columns=header).to_csv(index=False)
-    if fmt == "html":
-        body = pd.DataFrame(rows, columns=header).to_html(index=False, escape=True)
-        return body + "".join(f"<p><small>{n}</small></p>\n" for n in notes)
-    if fmt == "latex":
-        lines = [r"\begin{table}[t]", r"\centering", r"\small",
-                 r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
-                 " & ".join(_latex_escape(h) for h in header) + r" \\", r"\midrule"]
-        for i, row in enumerate(rows):
-            cells = [_latex_escape(c) for c in row]
-            for col, who in best.items():
-                if i in who:
-                    cells[col] = r"\textbf{" + cells[col] + "}"
-            lines.append(" & ".join(cells) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}",
-                  r"\caption{" + _latex_escape("; ".join(notes)) + "}", r"\end{table}"]
-        return "\n".join(lines) + "\n"
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
-    for i, row in enumerate(rows):
-        cells = list(row)
-        for col, who in best.items():
-            if i in who:
-                cells[col] = f"**{cells[col]}**"
-        out.append("| " + " | ".join(cells) + " |")
-    if notes:
-        out.append("")
-        out += [f"- {n}" for n in notes]
-    return "\n".join(out) + "\n"
+        vals = [(row[2][j].value, i) for i, row in enumerate(table.rows)
+                if row[0] in ranked and row[2][j].status == "ok" and DAGGER not in row[2][j].marks]
+        if len(vals) < 2:
+            continue
+        target = (min if col.direction == "lower" else max)(x for x, _ in vals)
+        for x, i in vals:   # ties are all best
+            table.rows[i][2][j].best = x == target

@@ -1,0 +1,68 @@
+"""Footnotes of a table: where each number comes from and what it does not say alone."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
+    notes = []
+    for m in metrics:
+        ok = df[(df["metric"] == m) & (df["status"] == "ok")]
+        if ok.empty:
+            continue
+        prov = ok.iloc[0].get("provenance") or {}
+        settings = prov.get("settings") or {}
+        if prov.get("measured_on"):
+            kind = "estimated for" if prov.get("estimated") else "measured on"
+            extra = ", ".join(f"{k} {settings[k]}" for k in ("threads", "batch_size", "device") if k in settings)
+            notes.append(f"{m}: {kind} {prov['measured_on']}" + (f" ({extra})" if extra else "")
+                         + (f", per-layer roofline over {ok.iloc[0]['n']} layers" if prov.get("estimated")
+                            else ", median of %s calls" % ok.iloc[0]["n"] if m.startswith("latency") else ""))
+        elif prov.get("backend"):
+            notes.append(f"{m}: {prov['backend']}")
+        notes += _quality_caveats(m, ok)
+    random = df[[str((p or {}).get("weights", "")).startswith("random init") if isinstance(p, dict) else False
+                 for p in df["provenance"]]]
+    if not random.empty:
+        # a record scored on generated samples says how they were made
+        scored = random["provenance"].map(lambda p: isinstance(p, dict) and "generation" in p)
+        quality = random[scored & (random["status"] == "ok")]
+        if quality.empty:
+            notes.append("weights: random initialisation (efficiency metrics do not depend on weight values)")
+        else:
+            names = ", ".join(sorted(set(quality["variant"]) - {"ground-truth"}))
+            notes.append(f"weights: random initialisation for {names}: their quality scores "
+                         "describe untrained generators, not the published models")
+    unverified = sorted({w.get("file", "?") for p in df["provenance"] if isinstance(p, dict)
+                         for w in _weights_of(p) if w.get("check") == "unverified"})
+    if unverified:
+        notes.append("weights not verified against their canonical hash: " + ", ".join(unverified))
+    data = {str(p["generation"].get("data")) for p in df["provenance"]
+            if isinstance(p, dict) and isinstance(p.get("generation"), dict)}
+    if data:
+        notes.append("data: " + "; ".join(sorted(data)))
+    return notes
+
+
+def _quality_caveats(metric: str, ok: pd.DataFrame) -> list[str]:
+    """What a quality number in the table does not say by itself: a small-sample warning,
+    clips left out because the generator left no detectable face."""
+    out = []
+    stats = [(r["variant"], r.get("stats") if isinstance(r.get("stats"), dict) else {})
+             for _, r in ok.iterrows()]
+    warnings = sorted({st["warning"] for _, st in stats if st.get("warning")})
+    out += [f"{metric}: {w}" for w in warnings[:2]]
+    for variant, st in stats:
+        short = st.get("clips_too_short") or []
+        if short:
+            out.append(f"{metric}: {variant}: {len(short)} clip(s) shorter than one sync window left out")
+        faceless = st.get("clips_without_face") or {}
+        if faceless:
+            out.append(f"{metric}: {variant}: {len(faceless)} clip(s) with no detectable face in the "
+                       f"generated frames left out ({', '.join(list(faceless)[:3])})")
+    return out
+
+
+def _weights_of(prov: dict) -> list[dict]:
+    w = (prov.get("settings") or {}).get("weights")
+    return [x for x in (w if isinstance(w, list) else [w]) if isinstance(x, dict)]
