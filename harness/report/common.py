@@ -59,7 +59,7 @@ def device_name(device: str) -> str:
 def title(df: pd.DataFrame, metric: str) -> str:
     rows = df[df["metric"] == metric]
     name = rows.iloc[0].get("metric_name") if not rows.empty and "metric_name" in rows else None
-    name = (name if isinstance(name, str) else metric).partition("@")[0]
+    name = (name if isinstance(name, str) and name else metric).partition("@")[0]
     return TITLES.get(name, name)
 
 
