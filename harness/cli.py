@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="YAML file of extra device profiles (repeatable)")
 
     p = sub.add_parser("devices", help="device profiles: calibrate the estimator on published latencies")
-    p.add_argument("action", choices=["calibrate"])
+    p.add_argument("action", choices=["calibrate"],
+                   help="calibrate: fit each device's estimator to the published latencies and "
+                        "print (or --out) the profiles with the fit and its leave-one-out error")
     p.add_argument("--data", metavar="FILE", help="calibration CSV (default: the shipped "
                                                   "harness/calibration/jetson_tensorrt.csv)")
     p.add_argument("--device", action="append", metavar="NAME",

@@ -69,6 +69,8 @@ class Record:
         for k in ("stats", "reason", "error", "bad_input", "retry"):
             if d[k] is None:
                 del d[k]
+        if not d["metric_name"]:    # records written before metric names were recorded
+            del d["metric_name"]
         return {**extra, **d}
 
 
