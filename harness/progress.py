@@ -18,6 +18,11 @@ class LineProgress:
 
     def set_postfix_str(self, text: str) -> None:
         self.doing = text
+        now = time.monotonic()
+        if now - self.last >= self.every_s:   # a long cell (a latency group) says it has begun
+            print(f"{self.desc}: {self.done}/{self.total} cells, {now - self.start:.0f} s; now: {text}",
+                  file=self.stream, flush=True)
+            self.last = now
 
     def update(self, n: int = 1) -> None:
         self.done += n

@@ -6,13 +6,22 @@ import pandas as pd
 
 def provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
     notes = []
+    estimates: list[str] = []
     for m in metrics:
         ok = df[(df["metric"] == m) & (df["status"] == "ok")]
         if ok.empty:
             continue
         prov = ok.iloc[0].get("provenance") or {}
         settings = prov.get("settings") or {}
-        if prov.get("measured_on"):
+        if prov.get("estimated") and prov.get("measured_on"):   # one note for all estimated columns
+            device = str(settings.get("device") or m.partition("@")[2] or m)
+            host = device.startswith("host") and ": " in str(prov["measured_on"])
+            estimates.append(device + (f" ({str(prov['measured_on']).split(': ', 1)[1]})" if host else ""))
+            if len(estimates) == 1:
+                notes.append("")    # its place among the notes, filled in below
+                at = len(notes) - 1
+                batch = settings.get("batch_size", 1)
+        elif prov.get("measured_on"):
             kind = "estimated for" if prov.get("estimated") else "measured on"
             extra = ", ".join(f"{k} {settings[k]}" for k in ("threads", "batch_size", "device") if k in settings)
             notes.append(f"{m}: {kind} {prov['measured_on']}" + (f" ({extra})" if extra else "")
@@ -21,6 +30,9 @@ def provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
         elif prov.get("backend"):
             notes.append(f"{m}: {prov['backend']}")
         notes += _quality_caveats(m, ok)
+    if estimates:
+        notes[at] = (f"est.: per-layer roofline estimates (not measurements) at batch {batch}, for {', '.join(estimates)}; each device's numbers and their sources: "
+                     "avatarbench list devices")
     random = df[[str((p or {}).get("weights", "")).startswith("random init") if isinstance(p, dict) else False
                  for p in df["provenance"]]]
     if not random.empty:

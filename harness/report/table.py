@@ -145,7 +145,7 @@ def build_table(df: pd.DataFrame, baseline: Optional[str] = None, columns: Optio
                     cell.text, cell.raw = fmt_number(x, digits), float(rec["value"])
                     if why_unstable:
                         cell.marks += DAGGER
-                        flagged.setdefault(col.key, []).append(f"{v} ({why_unstable})")
+                        flagged.setdefault(col.key, []).append((v, why_unstable))
                     if fb:
                         cell.marks += DDAGGER
                         for p, used in fb.items():
@@ -181,9 +181,7 @@ def build_table(df: pd.DataFrame, baseline: Optional[str] = None, columns: Optio
         table.notes.append(f"ratios against {baseline}, for the variants derived from it; "
                            "— where none is derived")
     for key, who in flagged.items():
-        shown = "; ".join(who[:6]) + (f"; and {len(who) - 6} more" if len(who) > 6 else "")
-        table.marks.append(f"{DAGGER} {key}: unstable measurement after re-measuring, no ratio derived "
-                           f"from it: {shown}")
+        table.marks.append(_unstable_note(key, who, int(((df["metric"] == key) & (df["status"] == "ok")).sum())))
     merged: dict[tuple, list[str]] = {}   # one footnote for the devices that fell back alike
     for (key, p, used), who in fell_back.items():
         merged.setdefault((p, used, tuple(who)), []).append(detail(df, key) or key)
@@ -194,6 +192,16 @@ def build_table(df: pd.DataFrame, baseline: Optional[str] = None, columns: Optio
     from .notes import provenance_notes
     table.details = provenance_notes(df, metrics)
     return table
+
+
+def _unstable_note(key: str, who: list[tuple[str, str]], measured: int) -> str:
+    head = f"{DAGGER} {key}: unstable measurement, kept after re-measuring; no ratio is derived from it"
+    if len(who) <= 3:
+        return head + ": " + "; ".join(f"{v} ({why})" for v, why in who)
+    cv = sum("CV " in why for _, why in who)
+    load = sum("other processes" in why for _, why in who)
+    return (f"{head}: {len(who)} of {measured} variants ({cv} with a CV above the threshold, {load} timed "
+            "while other processes used the cores; each record's stats.unstable_reason says which)")
 
 
 def _mark_best(table: Table, ranked: set[str]) -> None:
