@@ -22,7 +22,7 @@ LAYERS = [
                        "harness.runner", "harness.score", "harness.variant_profile", "harness.run_lock",
                        "harness.progress"]),
     ("reports", ["harness.report"]),
-    ("cli", ["harness.cli"]),
+    ("cli", ["harness.cli", "harness.cli_args"]),
     # the public API (``import harness``) and what registers through it
     ("public API", ["harness"]),
     ("plugins", ["baselines"]),

@@ -102,10 +102,9 @@ def unfused_norms(model, inputs: tuple) -> list:
     """Batch norms whose input is not a convolution's output (pre-activation blocks, as in
     DenseNet): an engine cannot fold them into a convolution, so they run as their own
     memory-bound layer. Wav2Lip-style blocks (conv -> norm -> act) have none."""
-    import torch
     from torch import nn
 
-    from .macs import LayerCount
+    from .macs import LayerCount, forward_with_hooks
     names = {m: n for n, m in model.named_modules()}
     last_conv_out, rows = [None], []
 
@@ -116,14 +115,8 @@ def unfused_norms(model, inputs: tuple) -> list:
             rows.append(LayerCount(names[mod], "BatchNorm2d", 0, sum(p.numel() for p in mod.parameters()),
                                    tuple(args[0].shape), tuple(out.shape)))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
-    try:
-        with torch.inference_mode():
-            model(*inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, inputs, hook, [m for m in model.modules()
+                                             if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))])
     return rows
 
 

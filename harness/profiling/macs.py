@@ -76,14 +76,19 @@ def outres_layers(model: nn.Module, inputs: tuple) -> list[LayerCount]:
                                sum(p.numel() for p in mod.parameters(recurse=False)),
                                tuple(args[0].shape), tuple(out.shape)))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    forward_with_hooks(model, inputs, hook, model.modules())
+    return rows
+
+
+def forward_with_hooks(model, inputs, hook, modules) -> None:
+    """One inference call of ``model`` with ``hook`` on ``modules``, removed afterwards."""
+    handles = [m.register_forward_hook(hook) for m in modules]
     try:
         with torch.inference_mode():
             model(*inputs)
     finally:
         for h in handles:
             h.remove()
-    return rows
 
 
 def layers_csv(rows: list[LayerCount]) -> str:
