@@ -84,7 +84,7 @@ def test_estimated_latency_in_a_suite_and_profile(tmp_path):
     # the Nano has no INT8 rate: INT8 layers are estimated at its fp16 peak
     assert recs[("nota-wav2lip@int8", "latency_ms@jetson-nano")]["provenance"]["settings"]["precisions"] == ["fp16"]
     # a calibrated profile's column is still an estimate, and says how its numbers were set
-    assert "latency_ms@jetson-nano (est. ms)" in r.stdout
+    assert "Latency, Jetson Nano (est. ms) ↓" in r.stdout
     nano = recs[("wav2lip", "latency_ms@jetson-nano")]["provenance"]
     assert nano["estimated"] and nano["settings"]["basis"].startswith("calibrated")
     assert nano["settings"]["fixed_overhead_us"] > 0
