@@ -48,6 +48,7 @@ class Plan:
     variants: list[Variant]
     metrics: list[PlannedMetric]
     data: Any                    # the family's data spec, or None
+    fingerprint: Optional[dict]  # what the data is (a resumed run must match it), or None
     jobs: list[Job]
 
     def variant(self, name: str) -> Variant:
@@ -102,4 +103,4 @@ def make_plan(suite: Suite, variants: Optional[list[str]] = None, data_root: Opt
                  "parent": v.parent} if v.derivation else None,
                 fingerprint if pm.metric.consumes is not None else None)
             for v in planned_variants for pm in planned_metrics]
-    return Plan(suite, suite.digest(), planned_variants, planned_metrics, data, jobs)
+    return Plan(suite, suite.digest(), planned_variants, planned_metrics, data, fingerprint, jobs)

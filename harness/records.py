@@ -134,11 +134,6 @@ def read_typed(run_dir: str | Path, latest_only: bool = True) -> list[Record]:
     return out
 
 
-def read_records(run_dir: str | Path, latest_only: bool = True) -> list[dict]:
-    """``read_typed`` as plain dicts (the JSON form)."""
-    return [r.to_dict() for r in read_typed(run_dir, latest_only)]
-
-
 def write_json_atomic(path: Path, obj: dict) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 

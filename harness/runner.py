@@ -122,8 +122,7 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
     plan = make_plan(suite, variants, data_root, limit, echo)
     run_dir = Path(out) if out else Path("results") / suite.name
     with RunLock(run_dir):   # one run per folder, for the whole run
-        open_run_dir(run_dir, suite, fresh, device, echo,
-                     plan.data.fingerprint() if plan.data is not None else None)
+        open_run_dir(run_dir, suite, fresh, device, echo, plan.fingerprint)
         done = iter_completed(read_typed(run_dir, latest_only=False), plan.digest)
         todo = [j for j in plan.jobs if j.key not in done]
         summary = RunSummary(run_dir, already_recorded=len(plan.jobs) - len(todo))
