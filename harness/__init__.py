@@ -3,8 +3,8 @@
 Public API (plugins and baselines use only this)::
 
     register_variant, register_family, register_metric, register_quality_metric,
-    register_suite, register_device, get_variant, run_suite, load_run, make_table,
-    plot_pareto
+    register_suite, register_device, register_loss, get_variant, run_suite, load_run,
+    make_table, plot_pareto
 
 Importing ``harness`` loads what registration needs and nothing above it: ``run_suite``,
 ``load_run``, ``make_table`` and ``plot_pareto`` are imported on first use, so a plugin
@@ -17,6 +17,7 @@ from .variants import Family, Materialized, Variant, register_family, register_v
 from .derive import get_variant
 from .metrics import Cell, Consumes, Metric, Result, register_metric, register_quality_metric
 from .devices import DeviceProfile, register_device
+from .train.losses import register_loss
 
 # what ships with the harness registers the way a plugin does, on first look-up
 add_builtin_source("harness.families.lipsync")
@@ -35,5 +36,5 @@ def __getattr__(name: str):
 
 __all__ = ["BadInput", "Cell", "Consumes", "DeviceProfile", "Family", "Materialized", "Metric",
            "Result", "Variant", "get_variant", "load_run", "make_table", "plot_pareto",
-           "register_device", "register_family", "register_metric", "register_quality_metric",
+           "register_device", "register_family", "register_loss", "register_metric", "register_quality_metric",
            "register_suite", "register_variant", "run_suite", "__version__"]

@@ -98,6 +98,57 @@ def cmd_run(args) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_train(args) -> int:
+    from .registry import load_plugin
+    from .safe_yaml import load_yaml_text
+    from .train.recipe import load_recipe
+    from .train.run import train_into
+    for plugin in args.plugin:
+        load_plugin(plugin)
+    overrides = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise BadInput(f"--set {item!r}: expected FIELD=VALUE")
+        overrides[key.strip()] = load_yaml_text(value, f"--set {key}")
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    recipe = load_recipe(args.recipe, overrides)
+    default_from = {"expert": "wav2lip-syncnet", "distill": "nota-wav2lip"}.get(recipe.task, "wav2lip")
+    root = args.data_root
+    if root is None:
+        from .families.lipsync.synthetic import cached_dataset
+        root = str(cached_dataset())
+        print(f"data: synthetic talking heads at {root} (pass --data-root for real data)", file=sys.stderr)
+    spec = {"label": recipe.name, "recipe": args.recipe, "overrides": overrides,
+            "from": args.from_ or default_from, "data_root": root}
+    if args.expert:
+        spec["expert"] = {"from": "wav2lip-syncnet", "weights": args.expert}
+    if args.teacher:
+        spec["teacher"] = {"from": args.teacher_from, "weights": args.teacher}
+    from .derive import get_variant
+    from .host import check_device
+    get_variant(spec["from"])
+    check_device(args.device)
+    out = Path(args.out or Path("results") / "train" / recipe.name)
+    prov = train_into(spec, out, args.device, progress=not args.no_progress)
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in prov["final_losses"].items())
+    print(f"trained {spec['from']} by recipe {recipe.name}: {prov['steps']} steps in {prov['wall_s']} s"
+          + (f" (resumed at step {prov['resumed_from_step']})" if prov["resumed_from_step"] else ""))
+    print(f"last losses: {losses}")
+    best = prov["best"]
+    if best["value"] is not None:
+        print(f"best validation {best['on']}: {best['value']:.4g} at step {best['step']}")
+    for note in prov["notes"]:
+        print(f"note: {note}")
+    print(f"checkpoint: {prov['checkpoint']} (sha256 {prov['checkpoint_sha256'][:12]}...); "
+          f"log: {out / 'log.jsonl'}; curve: {out / 'curve.png'}")
+    print(f"use it in a suite: {{name: ..., from: {spec['from']}, weights: {prov['checkpoint']}}}")
+    return 0
+
+
 def _unverified(args) -> None:
     if getattr(args, "allow_unverified_weights", False):
         import os
@@ -267,7 +318,7 @@ def cmd_devices(args) -> int:
 
 
 COMMANDS = {"devices": cmd_devices, "list": cmd_list, "run": cmd_run, "table": cmd_table, "plot": cmd_plot,
-            "profile": cmd_profile, "score": cmd_score, "weights": cmd_weights}
+            "profile": cmd_profile, "score": cmd_score, "train": cmd_train, "weights": cmd_weights}
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"avatarbench {__version__}",
                     help="print the version and exit")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                            help="list, run, score, weights, table, plot or profile "
+                            help="list, run, train, score, weights, table, plot, profile or devices "
                                  "('avatarbench COMMAND -h' for its options)")
 
     p = sub.add_parser("list", help="list registered variants, metrics, suites or devices")
@@ -59,6 +59,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="YAML file of extra device profiles (repeatable)")
     p.add_argument("--no-progress", action="store_true",
                    help="print no progress (default: a bar on a terminal, else a line every few seconds)")
+
+    p = sub.add_parser("train", help="train one recipe (expert, evaluator, generator, distill, scratch or "
+                                     "a YAML file) into a folder; re-running resumes it")
+    p.add_argument("recipe", metavar="RECIPE", help="a built-in recipe name or a recipe YAML file")
+    p.add_argument("--from", dest="from_", metavar="VARIANT",
+                   help="the architecture to train (default: wav2lip-syncnet for expert recipes, "
+                        "nota-wav2lip for distill, wav2lip otherwise)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="LRS-layout data with filelists/train.txt and val.txt (default: the harness's "
+                        "synthetic talking heads, made once and cached)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default results/train/RECIPE)")
+    p.add_argument("--steps", type=int, help="override the recipe's steps")
+    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any recipe field (YAML value; nested as optimiser.lr=3e-4)")
+    p.add_argument("--expert", metavar="FILE", help="the frozen sync expert's checkpoint (SyncNet_color)")
+    p.add_argument("--teacher", metavar="FILE", help="the frozen teacher's checkpoint (distill)")
+    p.add_argument("--teacher-from", metavar="VARIANT", default="wav2lip",
+                   help="the teacher's architecture (default wav2lip)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("score", help="one quality metric on folders of frames or videos (no suite)",
                        epilog=EPILOG)

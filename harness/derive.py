@@ -29,7 +29,11 @@ def at_precision(v: Variant, precision: str) -> Variant:
         return quantized_variant(v, DEFAULT_RECIPES[precision])
     return dataclasses.replace(v, name=f"{v.name}@{precision}", parent=v.name, role="quantized",
                                precision=precision, description=f"{v.name} cast to {precision}",
-                               derivation=Derivation("cast"))
+                               derivation=Derivation("cast", base=_trained_base(v)))
+
+
+def _trained_base(v: Variant) -> Optional[Derivation]:
+    return v.derivation if v.training is not None else None
 
 
 def quantized_variant(parent: Variant, recipe: Recipe | dict, name: Optional[str] = None,
@@ -44,7 +48,7 @@ def quantized_variant(parent: Variant, recipe: Recipe | dict, name: Optional[str
         parent, name=name or f"{parent.name}@{label}", parent=parent.name, role="quantized",
         precision=recipe.precision,
         description=f"{parent.name}: {BACKENDS[recipe.backend]}, {recipe.precision}",
-        derivation=Derivation("quantize", recipe.model_dump(mode="json")))
+        derivation=Derivation("quantize", recipe.model_dump(mode="json"), base=_trained_base(parent)))
 
 
 def get_variant(name: str) -> Variant:
@@ -55,15 +59,25 @@ def get_variant(name: str) -> Variant:
     return variants.get(name)
 
 
-def suite_variants(suite) -> list[Variant]:
-    """Every variant a suite declares, expanded over its precisions."""
+def suite_variants(suite, data_root: Optional[str] = None) -> list[Variant]:
+    """Every variant a suite declares, expanded over its precisions. Trained entries
+    train on ``data_root`` (the suite's data)."""
     out: list[Variant] = []
+    local: dict[str, Variant] = {}
+    for i, entry in enumerate(suite.models):
+        where = f"suite {suite.path}: models[{i}] ({entry.name})"
+        if entry.train is None and entry.distill is None:
+            raise BadInput(f"{where}: a model entry is trained: give train: or distill:")
+        local[entry.name] = _trained_entry(suite, entry, where, local, data_root)
     for i, entry in enumerate(suite.variants):
         where = f"suite {suite.path}: variants[{i}] ({entry.name})"
         try:
-            out += _entry_variants(suite, entry, where)
+            made = _entry_variants(suite, entry, where, local, data_root)
         except BadInput as exc:
             raise BadInput(f"{where}: {exc}") from None
+        out += made
+        for v in made:
+            local.setdefault(v.name, v)
     names = [v.name for v in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -75,12 +89,78 @@ def suite_variants(suite) -> list[Variant]:
     return out
 
 
-def _entry_variants(suite, entry, where: str) -> list[Variant]:
-    base = get_variant(entry.from_ or entry.name)
+def suite_models(suite, data_root: Optional[str] = None) -> dict[str, Variant]:
+    """The suite's trained helper models (``models:``) by name."""
+    local: dict[str, Variant] = {}
+    for i, entry in enumerate(suite.models):
+        local[entry.name] = _trained_entry(suite, entry, f"suite {suite.path}: models[{i}] ({entry.name})",
+                                           local, data_root)
+    return local
+
+
+def _reference(value, local: dict, where: str, field: str) -> dict:
+    """A teacher or expert: the name of a trained suite model or variant, or
+    ``{from: VARIANT, weights: FILE}``."""
+    if isinstance(value, dict):
+        if set(value) != {"from", "weights"}:
+            raise BadInput(f"{where}: {field}: give a trained model's name or {{from: VARIANT, weights: FILE}}")
+        return {"from": str(value["from"]), "weights": str(value["weights"])}
+    if not isinstance(value, str) or value not in local or local[value].derivation is None \
+            or local[value].derivation.kind != "train":
+        trained = sorted(n for n, v in local.items() if v.derivation is not None and v.derivation.kind == "train")
+        raise unknown_name(f"{field} (a trained model declared before this entry)", str(value), trained,
+                           "Declare helpers under models:, or give {from: VARIANT, weights: FILE}.")
+    return local[value].derivation.recipe
+
+
+def _trained_entry(suite, entry, where: str, local: dict, data_root: Optional[str]) -> Variant:
+    distill = entry.distill is not None
+    raw = dict(entry.distill if distill else entry.train)
+    spec = {"label": entry.name, "recipe": str(raw.pop("recipe", "distill" if distill else "generator")),
+            "from": entry.from_, "data_root": data_root}
+    for field in ("teacher", "expert"):
+        if field in raw:
+            spec[field] = _reference(raw.pop(field), local, where, field)
+    spec["overrides"] = raw
+    from .train.recipe import load_recipe
+    try:
+        recipe = load_recipe(spec["recipe"], raw)
+    except BadInput as exc:
+        raise BadInput(f"{where}: {'distill' if distill else 'train'}: {exc}") from None
+    if recipe.task == "distill" and "teacher" not in spec:
+        raise BadInput(f"{where}: recipe {recipe.name} distils: give teacher: NAME")
+    parent = local.get(entry.from_) or get_variant(entry.from_)
+    if parent.training is not None or parent.recipe is not None:
+        raise BadInput(f"{where}: train from a registered variant (its architecture), not from "
+                       f"'{entry.from_}', which is itself derived")
+    return dataclasses.replace(
+        parent, name=entry.name, parent=parent.name, weights=None, registered_as=parent.name,
+        role=entry.role or ("student" if distill else parent.role),
+        description=f"{parent.name} trained by recipe {recipe.name}"
+                    + (" from a teacher" if distill else ""),
+        derivation=Derivation("train", spec))
+
+
+def _entry_variants(suite, entry, where: str, local: Optional[dict] = None,
+                    data_root: Optional[str] = None) -> list[Variant]:
+    local = local if local is not None else {}
+    if entry.train is not None or entry.distill is not None:
+        trained = _trained_entry(suite, entry, where, local, data_root)
+        if entry.precision:
+            return [at_precision(trained, entry.precision)]
+        return [at_precision(trained, p) if p != "fp32" else trained for p in suite.precisions]
+    named = entry.from_ or entry.name
+    stem, at, precision = named.rpartition("@")
+    if named in local:
+        base = local[named]
+    elif at and stem in local:
+        base = at_precision(local[stem], precision)
+    else:
+        base = get_variant(named)
     if entry.quantize is not None:
         v = quantized_variant(base, entry.quantize, name=entry.name, where=where)
-        return [dataclasses.replace(v, weights=entry.weights or v.weights, registered_as=entry.from_)]
-    named = entry.from_ or entry.name
+        return [dataclasses.replace(v, weights=entry.weights or v.weights,
+                                    registered_as=entry.from_ if named not in local else base.registered_as)]
     out = []
     # NAME@P already names its precision; the suite's precisions expand plain names
     for p in ([entry.precision] if entry.precision else
@@ -123,10 +203,17 @@ def select_variants(suite, planned: list[Variant], names: Optional[list[str]]) -
 
 def materialize(v: Variant, device: str = "cpu", weights: Optional[str] = None) -> Materialized:
     """The variant ready to run at its precision on ``device``."""
+    provenance = {}
+    if v.training is not None and weights is None and not v.weights:
+        from .train.run import trained
+        path, training = trained(v.training, str(device))
+        weights, provenance = str(path), {"training": training}
     if v.recipe is not None:
         from .quantize import materialize as quantize
-        return quantize(v, str(device), weights)
+        made = quantize(v, str(device), weights)
+        made.provenance = {**provenance, **made.provenance}
+        return made
     model, sha = v.build_float(weights)
     import torch
-    return Materialized(model.to(device=device, dtype=v.dtype), sha,
+    return Materialized(model.to(device=device, dtype=v.dtype), sha, provenance,
                         runtime=f"torch {torch.__version__} eager")

@@ -26,9 +26,19 @@ class VariantEntry(_Strict):
     precision: Optional[str] = None
     weights: Optional[str] = None
     quantize: Optional[dict[str, Any]] = None   # a recipe (harness.quantize.Recipe)
+    train: Optional[dict[str, Any]] = None      # {recipe, expert, ...recipe overrides}
+    distill: Optional[dict[str, Any]] = None    # {recipe, teacher, expert, ...overrides}
+    role: Optional[str] = None
 
     @model_validator(mode="after")
     def _quantize_needs_from(self):
+        made = [k for k in ("quantize", "train", "distill") if getattr(self, k) is not None]
+        if len(made) > 1:
+            raise ValueError(f"variant '{self.name}': give one of quantize, train, distill "
+                             f"(got {', '.join(made)}); derive in two entries instead")
+        if (self.train is not None or self.distill is not None) and not self.from_:
+            raise ValueError(f"variant '{self.name}' is trained but has no 'from' (the variant "
+                             "whose architecture it trains)")
         if self.quantize is not None and not self.from_:
             raise ValueError(f"variant '{self.name}' has a quantize recipe but no 'from' (its parent)")
         if self.quantize is not None and self.precision:
@@ -73,6 +83,7 @@ class Suite(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     data: Optional[dict[str, Any]] = None
     variants: list[Union[str, VariantEntry]] = Field(min_length=1)
+    models: list[VariantEntry] = []     # trained helpers (expert, evaluator): made, not scored
     precisions: list[str] = Field(["fp32"], min_length=1)
     metrics: list[Union[str, MetricEntry]] = Field(min_length=1)
     profiling: Profiling = Profiling()

@@ -45,14 +45,26 @@ class Family:
 
 @dataclass(frozen=True)
 class Derivation:
-    """How a variant is made from its parent: ``cast`` to a float precision, or
-    ``quantize`` with a recipe (a validated ``harness.quantize.Recipe`` as a dict)."""
+    """How a variant is made from its parent: ``cast`` to a float precision, ``quantize``
+    with a recipe (a validated ``harness.quantize.Recipe`` as a dict), or ``train`` by a
+    training spec (``harness.train.run``). ``base`` is the parent's derivation when the
+    parent was itself trained, so a cast or quantized copy starts from the trained weights."""
     kind: str
     recipe: Optional[dict] = None
+    base: Optional["Derivation"] = None
 
     def __post_init__(self):
-        if self.kind not in ("cast", "quantize"):
-            raise BadInput(f"unknown derivation '{self.kind}' (cast or quantize)")
+        if self.kind not in ("cast", "quantize", "train"):
+            raise BadInput(f"unknown derivation '{self.kind}' (cast, quantize or train)")
+
+    def training(self) -> Optional[dict]:
+        """The training spec this variant's weights come from, if any."""
+        d = self
+        while d is not None:
+            if d.kind == "train":
+                return d.recipe
+            d = d.base
+        return None
 
 
 @dataclass
@@ -91,6 +103,11 @@ class Variant:
         if self.precision not in PRECISIONS:
             raise BadInput(f"variant '{self.name}': precision '{self.precision}' is not one of "
                            f"{', '.join(PRECISIONS)}")
+
+    @property
+    def training(self) -> Optional[dict]:
+        """The training spec of a trained variant (or of its trained ancestor)."""
+        return self.derivation.training() if self.derivation is not None else None
 
     @property
     def recipe(self) -> Optional[dict]:

@@ -44,7 +44,7 @@ class DataSpec:
 
     @classmethod
     def from_suite(cls, data: dict, suite: str, root: Optional[str], limit: Optional[int]) -> "DataSpec":
-        known = {"layout", "root", "filelist", "limit", "batch_size", "name"}
+        known = {"layout", "root", "filelist", "limit", "batch_size", "name", "synthetic"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise BadInput(f"suite {suite}: data has no field {', '.join(map(repr, unknown))}; "
@@ -53,6 +53,8 @@ class DataSpec:
         if layout not in LAYOUTS:
             raise BadInput(f"suite {suite}: data.layout '{layout}' is not one of {', '.join(LAYOUTS)}")
         root = root or data.get("root")
+        if not root and data.get("synthetic") is not None:
+            root = str(synthetic_root(data["synthetic"], suite))
         if not root:
             raise BadInput(f"suite {suite} scores generated video and needs data: pass --data-root "
                            f"DIR ({_LAYOUT_HELP[layout]})")
@@ -90,3 +92,27 @@ def items_of(spec: DataSpec) -> list:
     if not items:
         raise BadInput(f"no clips found under {spec.root} (layout {spec.layout}: {_LAYOUT_HELP[spec.layout]})")
     return items[:spec.limit] if spec.limit else items
+
+
+def synthetic_root(raw, suite: str) -> Path:
+    """``data.synthetic: {identities, clips_per_identity, seconds, ...}``: the harness's own
+    synthetic talking heads (made once, cached); see ``synthetic.SyntheticSpec``."""
+    from dataclasses import fields
+    from .synthetic import SyntheticSpec, cached_dataset
+    raw = raw or {}
+    names = {f.name for f in fields(SyntheticSpec)}
+    if not isinstance(raw, dict) or set(raw) - names:
+        bad = sorted(set(raw) - names) if isinstance(raw, dict) else [type(raw).__name__]
+        raise BadInput(f"suite {suite}: data.synthetic: unknown field(s) {', '.join(map(str, bad))}; "
+                       f"fields: {', '.join(sorted(names))}")
+    if "splits" in raw:
+        raw = {**raw, "splits": tuple(raw["splits"])}
+    try:
+        spec = SyntheticSpec(**raw)
+    except TypeError as exc:
+        raise BadInput(f"suite {suite}: data.synthetic: {exc}") from None
+    try:
+        spec.check()
+    except BadInput as exc:
+        raise BadInput(f"suite {suite}: data.{exc}") from None
+    return cached_dataset(spec)

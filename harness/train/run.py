@@ -1,0 +1,145 @@
+"""Trained models, materialised once: a training spec (recipe, parent variant, teacher,
+expert, data) is trained into ``$AVATARBENCH_CACHE/trained/LABEL-KEY/`` and reused while
+nothing that made it changed. The key hashes the recipe, the parent (its architecture and
+initial values), the teacher's and expert's keys, the training data and the package
+versions. A killed training resumes from its last checkpoint on the next request.
+
+A spec is a plain mapping (it travels in plans and records):
+``{"label", "recipe": name or path, "overrides": {...}, "from": variant,
+"teacher": spec | {"weights": file}, "expert": spec | {"weights": file}, "data_root"}``."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..cache import cache_root, state_sha256, write_atomic
+from ..checkpoints import load_into, sha256_of
+from ..errors import BadInput
+from .engine import train
+from .recipe import Recipe, load_recipe
+
+
+def recipe_of(spec: dict) -> Recipe:
+    return load_recipe(spec["recipe"], spec.get("overrides") or {})
+
+
+def _variant(name: str):
+    from ..derive import get_variant
+    return get_variant(name)
+
+
+def _init_model(spec: dict, recipe: Recipe) -> torch.nn.Module:
+    torch.manual_seed(recipe.seed)
+    v = _variant(spec["from"])
+    model = v.build()
+    if v.weights:
+        load_into(model, v.weights, f"variant '{v.name}'")
+    return model
+
+
+def data_fingerprint(root: str | Path) -> dict:
+    """The training and validation clips: names, frame counts and audio sizes."""
+    root = Path(root)
+    h = hashlib.sha256()
+    clips = 0
+    for split in ("train", "val"):
+        fl = root / "filelists" / f"{split}.txt"
+        if not fl.is_file():
+            continue
+        for line in fl.read_text().split():
+            d = root / line
+            if d.is_dir():
+                clips += 1
+                names = sorted(p.name for p in d.iterdir())
+                audio = d / "audio.wav"
+                h.update(f"{split}/{line}:{len(names)}:{audio.stat().st_size if audio.is_file() else -1}\n".encode())
+    return {"root": str(root), "clips": clips, "sha256": h.hexdigest(),
+            "synthetic": (root / "SYNTHETIC").is_file()}
+
+
+def _ref_key(ref: Optional[dict]) -> Optional[str]:
+    if ref is None:
+        return None
+    if "weights" in ref:
+        return "file:" + sha256_of(ref["weights"])
+    return spec_key(ref)
+
+
+def spec_key(spec: dict) -> str:
+    from .. import version
+    recipe = recipe_of(spec)
+    init = _init_model(spec, recipe)
+    blob = {"recipe": recipe.digest(), "from": spec["from"], "init": state_sha256(init),
+            "teacher": _ref_key(spec.get("teacher")), "expert": _ref_key(spec.get("expert")),
+            "data": data_fingerprint(spec["data_root"])["sha256"],
+            "versions": {"torch": torch.__version__, "harness": version.__version__}}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def folder_of(spec: dict) -> Path:
+    return cache_root() / "trained" / f"{spec.get('label') or spec['from']}-{spec_key(spec)[:16]}"
+
+
+def _frozen(ref: dict, device: str, what: str) -> tuple[torch.nn.Module, dict]:
+    """A teacher or expert: trained (cached) from its spec, or loaded from a file."""
+    if "weights" in ref:
+        if "from" not in ref:
+            raise BadInput(f"{what}: give the variant its weights fit ('from: VARIANT', 'weights: FILE')")
+        model = _variant(ref["from"]).build()
+        sha = load_into(model, ref["weights"], what)
+        return model, {"weights": ref["weights"], "sha256": sha}
+    path, prov = trained(ref, device)
+    model = _variant(ref["from"]).build()
+    load_into(model, path, what)
+    return model, {"label": ref.get("label"), "recipe": prov["recipe"], "sha256": prov["checkpoint_sha256"]}
+
+
+def make_trainable(spec: dict, recipe: Recipe, device: str):
+    from .lipsync import ExpertTrainable, GeneratorTrainable
+    net = _init_model(spec, recipe)
+    refs: dict = {}
+    if recipe.task == "expert":
+        return ExpertTrainable(net, spec["data_root"], recipe), refs
+    expert = teacher = None
+    if spec.get("expert"):
+        expert, refs["expert"] = _frozen(spec["expert"], device, "expert")
+    if recipe.task == "distill":
+        if not spec.get("teacher"):
+            raise BadInput(f"recipe {recipe.name} distils from a teacher: give teacher: NAME")
+        teacher, refs["teacher"] = _frozen(spec["teacher"], device, "teacher")
+    return GeneratorTrainable(net, spec["data_root"], recipe, expert=expert, teacher=teacher), refs
+
+
+def train_into(spec: dict, out: Path, device: str = "cpu", progress: bool = True) -> dict:
+    """Train (or resume) ``spec`` into ``out``; returns the provenance (also ``train.json``)."""
+    recipe = recipe_of(spec)
+    trainable, refs = make_trainable(spec, recipe, device)
+    t0 = time.perf_counter()
+    outcome = train(trainable, recipe, out, device, progress=progress, label=spec.get("label") or "")
+    prov = {"recipe": recipe.name, "recipe_sha256": recipe.digest(), "task": recipe.task,
+            "recipe_settings": recipe.model_dump(mode="json"),
+            "from": spec["from"], "steps": outcome.steps, "final_losses": outcome.last,
+            "best": {"value": outcome.best, "step": outcome.best_step, "on": recipe.best},
+            "data": data_fingerprint(spec["data_root"]), "wall_s": round(time.perf_counter() - t0, 1),
+            "resumed_from_step": outcome.resumed_from, "device": str(device),
+            "checkpoint": str(outcome.final), "checkpoint_sha256": sha256_of(outcome.final),
+            "notes": outcome.notes, **refs}
+    write_atomic(out / "train.json", json.dumps(prov, indent=1))
+    return prov
+
+
+def trained(spec: dict, device: str = "cpu", progress: bool = True) -> tuple[Path, dict]:
+    """The checkpoint of ``spec`` (trained now if it is not cached) and its provenance."""
+    out = folder_of(spec)
+    info = out / "train.json"
+    if info.is_file() and (out / "final.pt").is_file():
+        prov = json.loads(info.read_text())
+        if prov.get("checkpoint_sha256") == sha256_of(out / "final.pt"):
+            return out / "final.pt", {**prov, "cached": True}
+    prov = train_into(spec, out, device, progress)
+    return out / "final.pt", prov
