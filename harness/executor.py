@@ -40,7 +40,10 @@ def make_record(plan: Plan, v: Variant, pm: PlannedMetric, device: str, res: Opt
     made = dict(cell.provenance) if cell is not None else {}
     if cell is not None and "generation" in cell.cache and pm.metric.consumes is not None:
         made["generation"] = cell.cache["generation"]
+    training = made.get("training")
     weights = {"weights": "none (ground truth)" if v.ground_truth
+               else f"trained by the harness (recipe {training['recipe']}, {training['steps']} steps): "
+                    f"{training['checkpoint']}" if training
                else v.weights or "random init (seed %d)" % plan.suite.seed,
                "weights_sha256": cell.weights_sha256 if cell is not None else None, **made}
     rec = Record(variant=v.name, metric=pm.key, status="ok", lineage=v.lineage(), role=v.role,
@@ -59,6 +62,21 @@ def make_record(plan: Plan, v: Variant, pm: PlannedMetric, device: str, res: Opt
         rec.provenance = {**weights, "backend": res.backend, "settings": res.settings,
                           "measured_on": res.measured_on, "estimated": res.estimated}
     return rec
+
+
+def write_training(run_dir: Path, name: str, cell: Cell) -> None:
+    """``training/VARIANT.png`` and ``.json``: a trained variant's curve and provenance."""
+    import shutil
+    training = (cell.cache.get("made").provenance if cell.cache.get("made") else {}).get("training")
+    if not training:
+        return
+    folder = run_dir / "training"
+    curve = Path(training["checkpoint"]).with_name("curve.png")
+    if not (folder / f"{name}.json").exists():
+        folder.mkdir(exist_ok=True)
+        if curve.is_file():
+            shutil.copyfile(curve, folder / f"{name}.png")
+        write_json_atomic(folder / f"{name}.json", {"variant": name, **training})
 
 
 def write_plan(run_dir: Path, name: str, cell: Cell) -> None:
@@ -91,6 +109,7 @@ class LocalExecutor:
     def _finish(self, v, pm, res, wall, cell, error="", bad=False) -> None:
         if cell is not None and cell.provenance:
             write_plan(self.run_dir, v.name, cell)
+            write_training(self.run_dir, v.name, cell)
         self.write(make_record(self.plan, v, pm, self.device, res, wall, cell, error, bad))
         if res is None:
             self.outcome.failed.append((v.name, pm.key, error, bad))

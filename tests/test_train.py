@@ -250,3 +250,28 @@ def test_the_train_command_on_a_real_layout_folder(tmp_path):
     assert bad.returncode == 2 and "filelists/train.txt" in bad.stderr
     bad = cli("train", "generator", "--data-root", root, "--set", "optimiser.lr=-1")
     assert bad.returncode == 2 and "field optimiser.lr" in bad.stderr
+
+
+def _run_ddp(out, steps, procs):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+           "OMP_NUM_THREADS": "1"}
+    if procs == 1:
+        cmd = [sys.executable, str(ROOT / "tests" / "ddp_step.py"), str(out), str(steps)]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+               str(ROOT / "tests" / "ddp_step.py"), str(out), str(steps)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return torch.load(out / "final.pt", weights_only=True)
+
+
+def test_ddp_with_two_processes_averages_gradients(tmp_path):
+    """Two gloo processes with 2 samples each take the same steps as one process on the
+    combined batch of 4: DDP averages the gradients (the model has no BatchNorm; with
+    BatchNorm each process normalises by its own batch, as DDP does without SyncBatchNorm)."""
+    single = _run_ddp(tmp_path / "one", 3, 1)
+    ddp = _run_ddp(tmp_path / "two", 3, 2)
+    for k in single:
+        assert torch.allclose(single[k], ddp[k], atol=1e-6), k
+    start = _run_ddp(tmp_path / "zero", 1, 1)
+    assert any(not torch.allclose(start[k], ddp[k]) for k in start)   # the steps moved the weights

@@ -54,8 +54,14 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
         fold_batchnorm(model)
     rewritten = subpixel.rewrite(model) if recipe.subpixel else []
     cal = recipe.calibration
-    calibration = stand_in_batches(variant, cal.batches, cal.batch_size, cal.seed)
-    held_out = stand_in_batches(variant, 2, cal.batch_size, cal.seed + 1)
+    training = variant.training
+    if training is not None:      # a trained variant calibrates on the data it learned from
+        from ..train.run import calibration_batches
+        calibration = calibration_batches(training, cal.batches, cal.batch_size, cal.seed, "train")
+        held_out = calibration_batches(training, 2, cal.batch_size, cal.seed + 1, "val")
+    else:
+        calibration = stand_in_batches(variant, cal.batches, cal.batch_size, cal.seed)
+        held_out = stand_in_batches(variant, 2, cal.batch_size, cal.seed + 1)
     cal_sha = batches_sha256(calibration)
     key_src = {"recipe": recipe.model_dump(mode="json"), "parent": variant.parent,
                "weights": state_sha256(float_model), "calibration": cal_sha, "versions": _versions(),
@@ -133,11 +139,16 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
     provenance = {
         "quantize": {"parent": variant.parent, "backend": recipe.backend, "runtime": runtime,
                      "recipe": recipe.model_dump(mode="json"), "recipe_hash": key,
-                     "cache": str(folder), "calibration": describe_stand_in(cal, cal_sha),
+                     "cache": str(folder),
+                     "calibration": describe_stand_in(cal, cal_sha) if training is None else {
+                         "source": "training data", "data": training["data_root"], "split": "train",
+                         "batches": cal.batches, "batch_size": cal.batch_size, "seed": cal.seed,
+                         "sha256": cal_sha, "quality_claim": True},
                      "bn_folded": recipe.fold_bn, "subpixel_rewritten": rewritten,
                      "layers": {p: sum(1 for r in plan if r["precision"] == p)
                                 for p in sorted({r["precision"] for r in plan})},
-                     "output_error_vs_float": {**error, "on": "held-out stand-in inputs (synthetic)"},
+                     "output_error_vs_float": {**error, "on": "held-out stand-in inputs (synthetic)"
+                                               if training is None else "held-out val-split frames"},
                      **extra}}
     return Materialized(qmodel, sha, provenance, plan, runtime)
 

@@ -96,7 +96,8 @@ def _frozen(ref: dict, device: str, what: str) -> tuple[torch.nn.Module, dict]:
     path, prov = trained(ref, device)
     model = _variant(ref["from"]).build()
     load_into(model, path, what)
-    return model, {"label": ref.get("label"), "recipe": prov["recipe"], "sha256": prov["checkpoint_sha256"]}
+    return model, {"label": ref.get("label"), "recipe": prov["recipe"], "sha256": prov["checkpoint_sha256"],
+                   "checkpoint": str(path)}
 
 
 def make_trainable(spec: dict, recipe: Recipe, device: str):
@@ -143,3 +144,22 @@ def trained(spec: dict, device: str = "cpu", progress: bool = True) -> tuple[Pat
             return out / "final.pt", {**prov, "cached": True}
     prov = train_into(spec, out, device, progress)
     return out / "final.pt", prov
+
+
+def calibration_batches(spec: dict, batches: int, batch_size: int, seed: int,
+                        split: str = "train") -> list[tuple]:
+    """Frame inputs (mel (B, 1, 80, 16), face (B, 6, 96, 96)) drawn from the data a
+    trained variant learned from, for post-training quantization."""
+    from ..families.lipsync.training_data import ClipStore, GeneratorSamples, split_items
+    data = GeneratorSamples(ClipStore(split_items(spec["data_root"], split)), seed)
+    out, i = [], 0
+    for _ in range(batches):
+        mels, faces = [], []
+        while len(mels) < batch_size:
+            s = data[i]
+            i += 1
+            for t in range(s["x"].shape[1]):
+                mels.append(s["indiv_mels"][t])
+                faces.append(s["x"][:, t])
+        out.append((torch.stack(mels[:batch_size]), torch.stack(faces[:batch_size])))
+    return out
