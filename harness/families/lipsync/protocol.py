@@ -91,10 +91,10 @@ def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel:
     windows = mel_windows(mel, n, fps)
     src = np.stack([frames[i % len(frames)] for i in range(n)])
     out = src.copy()
-    first = _face_crop(cv2, src[0], boxes[0]) if reference == "first" else None
+    first = face_crop(src[0], boxes[0]) if reference == "first" else None
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
-        faces = np.asarray([_face_crop(cv2, src[i], boxes[i % len(boxes)]) for i in idx])
+        faces = np.asarray([face_crop(src[i], boxes[i % len(boxes)]) for i in idx])
         masked = faces.copy()
         masked[:, FACE_SIZE // 2:] = 0
         shown = faces if first is None else np.broadcast_to(first, faces.shape)
@@ -119,8 +119,9 @@ def generate(model: torch.nn.Module, frames: np.ndarray, boxes: np.ndarray, mel:
     return out, src
 
 
-def _face_crop(cv2, frame: np.ndarray, box) -> np.ndarray:
-    """The box region of an RGB frame as a 96x96 BGR face."""
+def face_crop(frame: np.ndarray, box) -> np.ndarray:
+    """The box region of an RGB frame as a 96x96 BGR face (uint8), as generators see it."""
+    import cv2
     x1, y1, x2, y2 = (int(v) for v in box)
     return cv2.resize(cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2BGR), (FACE_SIZE, FACE_SIZE))
 
