@@ -35,16 +35,27 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _weights_note(v: Variant, cell: Optional[Cell], seed: int) -> str:
+    if v.ground_truth:
+        return "none (ground truth)"
+    if v.weights:
+        return v.weights
+    made = cell.cache.get("made") if cell is not None else None
+    training = made.provenance.get("training") if made is not None else None
+    if training:
+        return (f"trained by the harness (recipe {training['recipe']}, {training['steps']} steps): "
+                f"{training['checkpoint']}")
+    if made is not None and v.recipe is None and not any(True for _ in made.model.parameters()):
+        return "none (the model has no parameters)"   # a pass-through baseline: nothing random
+    return "random init (seed %d)" % seed
+
+
 def make_record(plan: Plan, v: Variant, pm: PlannedMetric, device: str, res: Optional[Result],
                 wall: float, cell: Optional[Cell], error: str = "", bad_input: bool = False) -> Record:
     made = dict(cell.provenance) if cell is not None else {}
     if cell is not None and "generation" in cell.cache and pm.metric.consumes is not None:
         made["generation"] = cell.cache["generation"]
-    training = made.get("training")
-    weights = {"weights": "none (ground truth)" if v.ground_truth
-               else f"trained by the harness (recipe {training['recipe']}, {training['steps']} steps): "
-                    f"{training['checkpoint']}" if training
-               else v.weights or "random init (seed %d)" % plan.suite.seed,
+    weights = {"weights": _weights_note(v, cell, plan.suite.seed),
                "weights_sha256": cell.weights_sha256 if cell is not None else None, **made}
     rec = Record(variant=v.name, metric=pm.key, status="ok", lineage=v.lineage(), role=v.role,
                  family=v.family, precision=v.precision, metric_name=pm.metric.name,

@@ -320,6 +320,46 @@ def test_psnr_ssim_equal_skimage(monkeypatch):
     assert get_metric("psnr").unit == "dB" and get_metric("ssim").direction == "higher"
 
 
+@pytest.mark.parametrize("region", ["face", "mouth"])
+def test_psnr_ssim_on_a_region_equal_skimage_on_the_crops(region):
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    real = make_frames(60, 6, 72, 80)
+    fake = perturb(real, 61, 25.0)
+    # boxes move, two frames share one, one reaches past the frame's right and bottom edge
+    boxes = np.array([[10, 8, 50, 60], [12, 9, 52, 61], [10, 8, 50, 60],
+                      [20, 14, 66, 70], [30, 30, 90, 84], [5, 2, 41, 40]])
+    clips = [Clip("moving", fake=fake, real=real, boxes=boxes)]
+    ref_psnr, ref_ssim = [], []
+    for f, r, (x1, y1, x2, y2) in zip(fake, real, boxes):
+        x2, y2 = min(x2, 80), min(y2, 72)
+        if region == "mouth":
+            y1 = y1 + (y2 - y1) // 2
+        fc, rc = f[y1:y2, x1:x2], r[y1:y2, x1:x2]
+        ref_psnr.append(peak_signal_noise_ratio(rc, fc, data_range=255))
+        ref_ssim.append(structural_similarity(rc, fc, gaussian_weights=True, sigma=1.5,
+                                              use_sample_covariance=False, data_range=255, channel_axis=-1))
+    p, s = image.psnr(clips, {"region": region}), image.ssim(clips, {"region": region})
+    assert p.n == s.n == 6
+    assert p.value == pytest.approx(np.mean(ref_psnr), abs=1e-9)
+    assert s.value == pytest.approx(np.mean(ref_ssim), abs=1e-9)
+    assert p.settings["region"] == s.settings["region"] == region
+    # the region changes the number: scoring the whole frame gives another value
+    whole = image.psnr(clips, {"region": "frame"})
+    assert whole.value == pytest.approx(image.psnr(clips, {}).value) and abs(whole.value - p.value) > 1e-3
+
+
+def test_region_needs_boxes_and_a_known_name():
+    frames = make_frames(62, 2, 40, 40)
+    with pytest.raises(BadInput, match="psnr: clip noboxes has no face boxes; region=mouth"):
+        image.psnr([Clip("noboxes", fake=perturb(frames, 63), real=frames)], {"region": "mouth"})
+    with pytest.raises(BadInput, match="clip offside: frame 1's face box .* leaves no face region"):
+        image.ssim([Clip("offside", fake=frames, real=frames, boxes=np.array([[0, 0, 20, 20], [45, 0, 60, 20]]))],
+                   {"region": "face"})
+    with pytest.raises(BadInput, match="option region='lips': expected one of frame, face, mouth"):
+        get_metric("psnr").resolve_options({"region": "lips"}, "suite s.yaml: metrics[0]")
+    assert get_metric("ssim").resolve_options({}, "x")["region"] == "frame"
+
+
 def test_identical_frames_psnr_inf_ssim_one():
     frames = make_frames(50, 3)
     assert np.isinf(image.psnr_frames(frames, frames)).all()

@@ -60,6 +60,85 @@ def test_generate_masks_lower_half_feeds_bgr_and_pastes_back():
     assert (fake[0][20:100, 10:70] == cv2.cvtColor(back, cv2.COLOR_BGR2RGB)).all()
 
 
+def test_generate_with_first_reference_shows_the_first_face_and_masks_the_target():
+    import cv2
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(4, 120, 100, 3), dtype=np.uint8)
+    boxes = np.array([[10, 20, 70, 100], [12, 18, 72, 98], [8, 22, 68, 102], [10, 20, 70, 100]])
+    mel = rng.standard_normal((80, 30)).astype(np.float32)
+
+    def crop(i):
+        x1, y1, x2, y2 = boxes[i % 4]
+        bgr = cv2.resize(cv2.cvtColor(frames[i % 4][y1:y2, x1:x2], cv2.COLOR_RGB2BGR), (FACE_SIZE, FACE_SIZE))
+        return torch.from_numpy(bgr.transpose(2, 0, 1) / 255.0).float()
+    model = Recorder()
+    generate(model, frames, boxes, mel, batch_size=4, reference="first")
+    faces = torch.cat([f for _, f in model.seen])
+    assert len(faces) == mel_chunk_count(30) == 6
+    for i, face in enumerate(faces):
+        assert torch.allclose(face[3:], crop(0))                           # first frame's face
+        assert torch.allclose(face[:3, :FACE_SIZE // 2], crop(i)[:, :FACE_SIZE // 2])   # target, upper half
+        assert (face[:3, FACE_SIZE // 2:] == 0).all()
+    # the default is Wav2Lip's: the target frame unmasked, byte for byte as before
+    default, frame = Recorder(), Recorder()
+    a, _ = generate(default, frames, boxes, mel, batch_size=4)
+    b, _ = generate(frame, frames, boxes, mel, batch_size=4, reference="frame")
+    assert (a == b).all() and torch.allclose(default.seen[1][1][1, 3:], crop(5))
+    from harness.errors import BadInput
+    with pytest.raises(BadInput, match="reference 'last'"):
+        generate(Recorder(), frames, boxes, mel, reference="last")
+
+
+def test_reference_rule_in_the_data_spec_keys_and_provenance(tmp_path):
+    from types import SimpleNamespace
+    from harness.derive import get_variant
+    from harness.errors import BadInput
+    from harness.families.lipsync.dataspec import DataSpec
+    from harness.families.lipsync.protocol import _reference_note, reference_rule
+    root = make_lrs_tree(tmp_path / "lrs", frames=6)
+    plain = DataSpec.from_suite({"layout": "lrs"}, "s", str(root), None)
+    first = DataSpec.from_suite({"layout": "lrs", "reference": "first"}, "s", str(root), None)
+    assert plain.reference == "frame" and "reference" not in plain.fingerprint()
+    assert first.fingerprint() == {**plain.fingerprint(), "reference": "first"}
+    assert "reference: frame" in plain.describe() and "reference: first" in first.describe()
+    with pytest.raises(BadInput, match="suite s: data.reference 'last' is not one of frame"):
+        DataSpec.from_suite({"layout": "lrs", "reference": "last"}, "s", str(root), None)
+    gt, copy = get_variant("ground-truth"), get_variant("reference-copy")
+    assert gt.ground_truth and not copy.ground_truth and copy.role == "reference"
+    assert "first frame" in copy.description
+    cell = lambda v, spec: SimpleNamespace(variant=v, data=spec)
+    assert reference_rule(cell(copy, first)) == "first" and reference_rule(cell(copy, plain)) == "frame"
+    assert reference_rule(cell(gt, first)) == "frame"           # the ground truth stays the real frames
+    assert "ground-truth variant is given the target frame" in _reference_note(cell(gt, first))
+
+
+def test_first_reference_suite_scores_the_copy_floor_below_the_ground_truth(tmp_path):
+    from PIL import Image
+    root = make_lrs_tree(tmp_path / "lrs", frames=8)
+    # frames that differ clearly: a smooth pattern sliding 5 pixels per frame
+    x = np.tile(np.arange(48), (48, 1))
+    for i in range(8):
+        img = 128 + 90 * np.sin((x + 5 * i) / 6.0)[..., None] * np.array([1.0, 0.6, -0.4])
+        Image.fromarray(img.astype(np.uint8)).save(root / "spk1/00001" / f"{i}.jpg", quality=95)
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "tiny-first", "family": "lipsync",
+        "data": {"layout": "lrs", "batch_size": 8, "reference": "first"},
+        "variants": ["ground-truth", "reference-copy"], "metrics": ["psnr"]}))
+    r = cli("run", suite, "--out", tmp_path / "run", "--data-root", root, "--no-progress",
+            env={"AVATARBENCH_CACHE": str(tmp_path / "cache")})     # other tests count the shared cache
+    assert r.returncode == 0, r.stderr
+    recs = {x["variant"]: x for x in records(tmp_path / "run")}
+    gt, copy = recs["ground-truth"], recs["reference-copy"]
+    assert gt["provenance"]["generation"]["reference"].startswith("frame")
+    assert copy["provenance"]["generation"]["reference"].startswith("first")
+    assert copy["provenance"]["generation"]["key"]["reference"] == "first"
+    assert "reference" not in gt["provenance"]["generation"]["key"]
+    assert copy["provenance"]["weights"] == "none (the model has no parameters)"
+    # the frames move, so the first frame copied is far from the truth
+    assert gt["value"] > copy["value"] + 10
+
+
 def test_generate_rejects_nan_output():
     class Nan(torch.nn.Module):
         def forward(self, mel, face):

@@ -6,13 +6,16 @@ streams is taken at audio offsets -vshift..vshift. LSE-D is the smallest mean di
 LSE-C the median minus that minimum, and the offset is where the minimum lies. This is
 ``SyncNetInstance.evaluate`` step for step (including its ``min_length - 5`` windows);
 only the forward passes are batched. Scores are per clip, then the mean over clips,
-as Wav2Lip's evaluation scripts report them."""
+as Wav2Lip's evaluation scripts report them.
+
+Option ``evaluator``: the path of a harness-trained SyncNet_color checkpoint scores with that
+network instead (``lse_expert``); such values are recorded as not comparable with published
+LSE."""
 from __future__ import annotations
 
 import hashlib
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,13 +25,13 @@ from ..samples import AUDIO_RATE, Clip
 from ..errors import BadInput
 from .base import Consumes, Result, register_quality_metric
 from .options import Option
+from .sync_offsets import (FRAMES_PER_WINDOW, SAMPLES_PER_FRAME, SyncScore, TooShort,  # noqa: F401
+                           length_note, offset_distances, offset_score, window_count)
 from .syncnet_model import build
 
 WEIGHTS = "syncnet_v2.model"
-FRAMES_PER_WINDOW = 5
 MFCC_PER_FRAME = 4
 MFCC_PER_WINDOW = 20
-SAMPLES_PER_FRAME = 640          # 16 kHz / 25 fps, as syncnet_python hard-codes it
 CROP = 224
 CROP_SCALE = 0.40
 SMOOTH_KERNEL = 13
@@ -36,23 +39,11 @@ PAD_VALUE = 110
 FPS = 25.0
 BACKEND = "syncnet_python SyncNet (S) syncnet_v2"
 
-OPTIONS = {"vshift": 15, "batch_size": 20, "device": "cpu"}
+# evaluator: "" for syncnet_python's SyncNet, else a checkpoint of a harness-trained
+# SyncNet_color (lse_expert; its values are not comparable with published LSE)
+OPTIONS = {"vshift": 15, "batch_size": 20, "device": "cpu", "evaluator": ""}
 # offsets -vshift..vshift; each one compares every window of a clip
 SCHEMA = {"vshift": Option("int", 1, 100)}
-
-
-class TooShort(BadInput):
-    """A clip with no complete sync window: left out of a multi-clip score, and the reason
-    when no clip is long enough."""
-
-
-@dataclass
-class SyncScore:
-    offset: int
-    lse_d: float      # syncnet_python's "minval"
-    lse_c: float      # syncnet_python's "conf"
-    windows: int
-    note: str = ""    # audio and video lengths differ (the reference warns and scores the overlap)
 
 
 # ----------------------------------------------------------------- face crops
@@ -89,6 +80,19 @@ def syncnet_crops(frames: np.ndarray, boxes: np.ndarray, crop_scale: float = CRO
     return out
 
 
+def clip_boxes(clip: Clip) -> tuple[np.ndarray, str]:
+    """(T, 4) face boxes of the generated frames: the clip's, else detected; and their source."""
+    where = clip.source or clip.name
+    if clip.boxes is not None:
+        boxes, how = np.asarray(clip.boxes), "clip boxes"
+    else:
+        from ..data.faces import face_boxes
+        boxes, how = face_boxes(clip.fake, name=where), "harness.data.faces.face_boxes"
+    if boxes.shape != (len(clip.fake), 4):
+        raise BadInput(f"{where}: face boxes have shape {boxes.shape}, expected ({len(clip.fake)}, 4)")
+    return boxes, how
+
+
 def clip_faces(clip: Clip) -> tuple[np.ndarray, str]:
     """RGB 224x224 face crops of the generated frames and where they came from."""
     where = clip.source or clip.name
@@ -99,13 +103,7 @@ def clip_faces(clip: Clip) -> tuple[np.ndarray, str]:
             raise BadInput(f"{where}: extras['faces224'] must be uint8 (T, 224, 224, 3), "
                            f"got {faces.dtype} {faces.shape}")
         return faces, "extras faces224"
-    if clip.boxes is not None:
-        boxes, how = np.asarray(clip.boxes), "clip boxes"
-    else:
-        from ..data.faces import face_boxes
-        boxes, how = face_boxes(clip.fake, name=where), "harness.data.faces.face_boxes"
-    if boxes.shape != (len(clip.fake), 4):
-        raise BadInput(f"{where}: face boxes have shape {boxes.shape}, expected ({len(clip.fake)}, 4)")
+    boxes, how = clip_boxes(clip)
     try:
         return syncnet_crops(clip.fake, boxes), how + " + syncnet_python crop"
     except BadInput as exc:
@@ -126,25 +124,10 @@ def _windows_forward(fn, source: torch.Tensor, starts: range, width: int, step: 
     return torch.cat(feats, 0)
 
 
-def offset_distances(video_feat: torch.Tensor, audio_feat: torch.Tensor, vshift: int) -> torch.Tensor:
-    """(windows, 2*vshift+1) distances between each video window and the audio windows
-    shifted by -vshift..vshift (zero features beyond the ends, as the reference pads)."""
-    span = 2 * vshift + 1
-    padded = torch.nn.functional.pad(audio_feat, (0, 0, vshift, vshift))
-    shifted = padded.unfold(0, span, 1).transpose(1, 2)            # (N, span, D)
-    return torch.nn.functional.pairwise_distance(video_feat[:, None, :].expand_as(shifted), shifted)
-
-
 def sync_score(model, faces_bgr: np.ndarray, mfcc: np.ndarray, n_audio_samples: int,
                vshift: int, batch_size: int, device: str, where: str) -> SyncScore:
     """syncnet_python's evaluate on in-memory crops (BGR, 0..255) and MFCC (13, M)."""
-    min_length = min(len(faces_bgr), n_audio_samples // SAMPLES_PER_FRAME)
-    last = min_length - FRAMES_PER_WINDOW
-    if last <= 0:
-        raise TooShort(f"{where}: too short for lip-sync scoring: {len(faces_bgr)} frames and "
-                       f"{n_audio_samples / AUDIO_RATE:.3f} s of audio give no complete "
-                       f"{FRAMES_PER_WINDOW}-frame window (need at least {FRAMES_PER_WINDOW + 1} "
-                       f"frames and {(FRAMES_PER_WINDOW + 1) * SAMPLES_PER_FRAME} audio samples)")
+    min_length, last = window_count(len(faces_bgr), n_audio_samples, where)
     video = torch.from_numpy(np.ascontiguousarray(faces_bgr).astype(np.float32))
     video = video.permute(3, 0, 1, 2).unsqueeze(0)                # (1, 3, T, H, W)
     audio = torch.from_numpy(np.asarray(mfcc, dtype=np.float64)).float()[None, None]
@@ -153,16 +136,9 @@ def sync_score(model, faces_bgr: np.ndarray, mfcc: np.ndarray, n_audio_samples: 
         vf = _windows_forward(model.forward_lip, video, starts, FRAMES_PER_WINDOW, 1, batch_size, device)
         af = _windows_forward(model.forward_aud, audio, starts, MFCC_PER_WINDOW, MFCC_PER_FRAME,
                               batch_size, device)
-    mdist = offset_distances(vf, af, vshift).mean(0)
-    minval, minidx = torch.min(mdist, 0)
-    conf = torch.median(mdist) - minval
-    note = ""
-    audio_frames = n_audio_samples / SAMPLES_PER_FRAME
-    if abs(audio_frames - len(faces_bgr)) >= 1:
-        note = (f"audio lasts {n_audio_samples / AUDIO_RATE:.3f} s and video "
-                f"{len(faces_bgr) / FPS:.3f} s; scored the first {min_length} frames, as syncnet_python does")
-    return SyncScore(offset=int(vshift - minidx), lse_d=float(minval), lse_c=float(conf), windows=last,
-                     note=note)
+    offset, minval, conf = offset_score(vf, af, vshift)
+    return SyncScore(offset=offset, lse_d=minval, lse_c=conf, windows=last,
+                     note=length_note(len(faces_bgr), n_audio_samples, min_length, FPS))
 
 
 # ----------------------------------------------------------------- model and cache
@@ -189,26 +165,48 @@ def _clip_key(clip: Clip, vshift: int, sha256: str) -> str:
     return h.hexdigest()
 
 
-def score_clip(clip: Clip, model, options: dict, sha256: str) -> tuple[SyncScore, str]:
-    from ..data.audio import syncnet_mfcc
+def _check_clip(clip: Clip) -> None:
     where = clip.source or clip.name
     if clip.audio is None:
         raise BadInput(f"{where}: no audio; LSE needs the driving audio of the clip")
     if abs(clip.fps - FPS) > 1e-6:
         raise BadInput(f"{where}: {clip.fps} fps; syncnet_python's protocol needs 25 fps video "
                        f"(4 MFCC columns per frame); resample the video to 25 fps first")
-    key = _clip_key(clip, options["vshift"], sha256)
-    if key in _SCORES:
-        return _SCORES[key]
-    faces, how = clip_faces(clip)
-    audio = np.asarray(clip.audio, dtype=np.float32).reshape(-1)
-    mfcc = syncnet_mfcc(audio, AUDIO_RATE)
-    result = sync_score(model, faces[..., ::-1], mfcc, len(audio), options["vshift"],
-                        options["batch_size"], options["device"], where)
-    _SCORES[key] = (result, how)
-    while len(_SCORES) > _MAX_CACHED:
-        _SCORES.popitem(last=False)
-    return result, how
+
+
+def _cached(clip: Clip, vshift: int, sha256: str, compute) -> tuple[SyncScore, str]:
+    key = _clip_key(clip, vshift, sha256)
+    if key not in _SCORES:
+        _SCORES[key] = compute()
+        while len(_SCORES) > _MAX_CACHED:
+            _SCORES.popitem(last=False)
+    return _SCORES[key]
+
+
+def score_clip(clip: Clip, model, options: dict, sha256: str) -> tuple[SyncScore, str]:
+    from ..data.audio import syncnet_mfcc
+    _check_clip(clip)
+
+    def compute():
+        faces, how = clip_faces(clip)
+        audio = np.asarray(clip.audio, dtype=np.float32).reshape(-1)
+        mfcc = syncnet_mfcc(audio, AUDIO_RATE)
+        return sync_score(model, faces[..., ::-1], mfcc, len(audio), options["vshift"],
+                          options["batch_size"], options["device"], clip.source or clip.name), how
+    return _cached(clip, options["vshift"], sha256, compute)
+
+
+def expert_score_clip(clip: Clip, model, options: dict, sha256: str) -> tuple[SyncScore, str]:
+    """A clip's LSE with a harness-trained SyncNet_color (``lse_expert``)."""
+    from .lse_expert import expert_score
+    _check_clip(clip)
+
+    def compute():
+        boxes, how = clip_boxes(clip)
+        audio = np.asarray(clip.audio, dtype=np.float32).reshape(-1)
+        return expert_score(model, clip.fake, boxes, audio, options["vshift"], options["batch_size"],
+                            options["device"], clip.source or clip.name), how + " + 96x96 protocol crop"
+    return _cached(clip, options["vshift"], "expert:" + sha256, compute)
 
 
 def _check_options(options: dict) -> dict:
@@ -217,6 +215,8 @@ def _check_options(options: dict) -> dict:
         value = opts[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise BadInput(f"LSE option {name} must be an integer >= {least}, got {value!r}")
+    if not isinstance(opts["evaluator"], str):
+        raise BadInput(f"LSE option evaluator must be a checkpoint path or empty, got {opts['evaluator']!r}")
     return opts
 
 
@@ -224,15 +224,32 @@ def _score(clips: list[Clip], options: dict, which: str) -> Result:
     opts = _check_options(options)
     if not clips:
         raise BadInput(f"{which}: no clips to score")
-    try:
-        state, prov = load_state(WEIGHTS)
-    except MissingWeights as exc:
-        return Result(None, retry=True, reason=str(exc), backend=BACKEND)
-    model = _model(state, prov["sha256"], opts["device"])
+    if opts["evaluator"]:
+        from . import lse_expert
+        model, prov = lse_expert.load_evaluator(opts["evaluator"], opts["device"])
+        score = lambda clip: expert_score_clip(clip, model, opts, prov["sha256"])
+        backend = f"harness-trained SyncNet_color evaluator, file sha256 {prov['sha256']}"
+        settings = lse_expert.settings(opts, prov)
+    else:
+        try:
+            state, prov = load_state(WEIGHTS)
+        except MissingWeights as exc:
+            return Result(None, retry=True, reason=str(exc), backend=BACKEND)
+        model = _model(state, prov["sha256"], opts["device"])
+        score = lambda clip: score_clip(clip, model, opts, prov["sha256"])
+        backend = BACKEND
+        settings = {"vshift": opts["vshift"], "batch_size": opts["batch_size"], "crop": CROP,
+                    "crop_scale": CROP_SCALE, "box_smoothing": f"median filter {SMOOTH_KERNEL} (shorter for clips under 7 frames)",
+                    "faces_note": "boxes from the generation protocol (or MTCNN), not syncnet_python's "
+                                  "S3FD tracks; compare with the ground-truth row of the same run",
+                    "color": "BGR 0..255 (cv2.imread order)",
+                    "mfcc": "python_speech_features.mfcc defaults on int16 samples, 16 kHz",
+                    "window": f"{FRAMES_PER_WINDOW} frames / {MFCC_PER_WINDOW} MFCC columns",
+                    "aggregate": "mean over clips of per-clip scores", "weights": prov}
     per_clip, offsets, windows, crops, notes, short = {}, {}, {}, set(), [], []
     for clip in clips:
         try:
-            s, how = score_clip(clip, model, opts, prov["sha256"])
+            s, how = score(clip)
         except TooShort as exc:
             short.append(str(exc))
             continue
@@ -244,22 +261,14 @@ def _score(clips: list[Clip], options: dict, which: str) -> Result:
             notes.append(f"{clip.source or clip.name}: {s.note}")
     if not per_clip:
         return Result(None, reason="no clip is long enough for lip-sync scoring: " + "; ".join(short[:3]),
-                      backend=BACKEND)
+                      backend=backend)
     values = list(per_clip.values())
     return Result(
         float(np.mean(values)), n=len(values),
         stats={"per_clip": per_clip, "offset": offsets, "windows": windows,
                "std": float(np.std(values)), **({"notes": notes} if notes else {}),
                **({"clips_too_short": short} if short else {})},
-        backend=BACKEND,
-        settings={"vshift": opts["vshift"], "batch_size": opts["batch_size"], "crop": CROP,
-                  "crop_scale": CROP_SCALE, "box_smoothing": f"median filter {SMOOTH_KERNEL} (shorter for clips under 7 frames)",
-                  "faces_note": "boxes from the generation protocol (or MTCNN), not syncnet_python's "
-                                "S3FD tracks; compare with the ground-truth row of the same run",
-                  "faces_from": sorted(crops), "color": "BGR 0..255 (cv2.imread order)",
-                  "mfcc": "python_speech_features.mfcc defaults on int16 samples, 16 kHz",
-                  "window": f"{FRAMES_PER_WINDOW} frames / {MFCC_PER_WINDOW} MFCC columns",
-                  "aggregate": "mean over clips of per-clip scores", "weights": prov})
+        backend=backend, settings={**settings, "faces_from": sorted(crops)})
 
 
 LSE_CONSUMES = Consumes(reference="none", audio=True)   # a clip and its driving audio

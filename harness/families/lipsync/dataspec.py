@@ -10,18 +10,25 @@ from typing import Optional
 from ...errors import BadInput
 
 LAYOUTS = ("lrs", "videos", "pairs")
+# what the unmasked half of the generator's face input shows (see protocol.generate)
+REFERENCES = {
+    "frame": "the target frame itself (Wav2Lip inference.py)",
+    "first": "the clip's first frame (the target frame is not shown unmasked)",
+}
 
 
 @dataclass(frozen=True)
 class DataSpec:
     """A suite's data: ``layout`` lrs (Wav2Lip-preprocessed speaker/clip folders),
-    videos (a folder of talking-head videos) or pairs (Wav2Lip's test_filelists)."""
+    videos (a folder of talking-head videos) or pairs (Wav2Lip's test_filelists);
+    ``reference`` is the frame the generator sees unmasked (``REFERENCES``)."""
     layout: str
     root: Optional[str] = None
     filelist: Optional[str] = None
     limit: Optional[int] = None
     batch_size: int = 32
     name: str = ""
+    reference: str = "frame"
 
     def describe(self) -> str:
         marker = Path(self.root) / "SYNTHETIC"
@@ -33,18 +40,21 @@ class DataSpec:
         if marker.is_file():
             lines = marker.read_text(errors="replace").strip().splitlines()
             what += ", synthetic" + (f": {lines[0]}" if lines else "")
-        return what
+        return what + f"; reference: {self.reference} ({REFERENCES[self.reference]})"
 
     def fingerprint(self) -> dict:
         """What a run folder's results were scored on; a resumed run must match it."""
         names = [item.name for item in items_of(self)]
-        return {"layout": self.layout, "root": self.root, "filelist": self.filelist,
-                "limit": self.limit, "clips": len(names),
-                "clips_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
+        out = {"layout": self.layout, "root": self.root, "filelist": self.filelist,
+               "limit": self.limit, "clips": len(names),
+               "clips_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
+        if self.reference != "frame":   # the default leaves earlier fingerprints as they were
+            out["reference"] = self.reference
+        return out
 
     @classmethod
     def from_suite(cls, data: dict, suite: str, root: Optional[str], limit: Optional[int]) -> "DataSpec":
-        known = {"layout", "root", "filelist", "limit", "batch_size", "name", "synthetic"}
+        known = {"layout", "root", "filelist", "limit", "batch_size", "name", "reference", "synthetic"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise BadInput(f"suite {suite}: data has no field {', '.join(map(repr, unknown))}; "
@@ -52,6 +62,10 @@ class DataSpec:
         layout = data.get("layout", "lrs")
         if layout not in LAYOUTS:
             raise BadInput(f"suite {suite}: data.layout '{layout}' is not one of {', '.join(LAYOUTS)}")
+        reference = data.get("reference", "frame")
+        if reference not in REFERENCES:
+            raise BadInput(f"suite {suite}: data.reference {reference!r} is not one of "
+                           + "; ".join(f"{k} ({v})" for k, v in REFERENCES.items()))
         root = root or data.get("root")
         if not root and data.get("synthetic") is not None:
             root = str(synthetic_root(data["synthetic"], suite))
@@ -69,7 +83,8 @@ class DataSpec:
                 raise BadInput(f"suite {suite}: data {field} (or --{field.replace('_', '-')}) must be a "
                                f"whole number of at least 1, got {value!r}")
         return cls(layout=layout, root=str(Path(root).expanduser()), filelist=filelist,
-                   limit=limit, batch_size=data.get("batch_size", 32), name=data.get("name", ""))
+                   limit=limit, batch_size=data.get("batch_size", 32), name=data.get("name", ""),
+                   reference=reference)
 
 
 _LAYOUT_HELP = {
