@@ -159,7 +159,8 @@ def _quality_suite(path, metrics, variants=("ground-truth", "nota-wav2lip")):
 def test_suite_without_weights_skips_those_cells_and_writes_the_rest(tmp_path):
     root = make_lrs_tree(tmp_path / "lrs", clips=("spk1/00001", "spk2/00002"), frames=10)
     suite = _quality_suite(tmp_path / "s.yaml", ["fid", "lse_d", "psnr", "ssim", "params"])
-    env = {"AVATARBENCH_WEIGHTS": str(tmp_path / "no-weights")}
+    # a cache of its own: the videos counted below are this test's, whatever ran before
+    env = {"AVATARBENCH_WEIGHTS": str(tmp_path / "no-weights"), "AVATARBENCH_CACHE": str(tmp_path / "cache")}
     r = cli("run", suite, "--out", tmp_path / "run", "--data-root", root, "--no-progress", env=env)
     assert r.returncode == 0, r.stderr
     recs = {(x["variant"], x["metric"]): x for x in records(tmp_path / "run")}
@@ -180,9 +181,7 @@ def test_suite_without_weights_skips_those_cells_and_writes_the_rest(tmp_path):
     assert "ground-truth" in table and "skipped [" in table
 
     # a second run over a fresh folder reuses the cached videos (same files, not rewritten)
-    import os
-    from pathlib import Path
-    cache = Path(os.environ["AVATARBENCH_CACHE"]) / "generated"
+    cache = tmp_path / "cache" / "generated"
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.mp4")}
     assert len(before) == 4
     r = cli("run", suite, "--out", tmp_path / "run2", "--data-root", root, "--no-progress",
