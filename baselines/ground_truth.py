@@ -27,5 +27,6 @@ register_variant("ground-truth", family="lipsync", role="reference",
 
 register_variant("reference-copy", family="lipsync", role="reference",
                  description="floor baseline: the reference face copied (with data.reference 'first', "
-                             "the clip's first frame in every frame; with 'frame', the ground truth)")(
+                             "the clip's first frame in every frame; with 'frame', the ground truth)",
+                 passthrough=True)(
     ReferencePassthrough)

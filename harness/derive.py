@@ -78,6 +78,7 @@ def suite_variants(suite, data_root: Optional[str] = None) -> list[Variant]:
         out += made
         for v in made:
             local.setdefault(v.name, v)
+    out = [_with_ancestors(v, local) for v in out]
     names = [v.name for v in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -87,6 +88,24 @@ def suite_variants(suite, data_root: Optional[str] = None) -> list[Variant]:
             raise BadInput(f"suite {suite.path}: variant '{v.name}' is of family '{v.family}', "
                            f"the suite of family '{suite.family}'")
     return out
+
+
+def _with_ancestors(v: Variant, local: dict) -> Variant:
+    """A variant whose parents include suite-declared ones (a trained teacher) keeps its
+    lineage through them."""
+    if v.parent not in local:
+        return v
+    chain: list[str] = []
+    cur, seen = v.parent, {v.name}
+    while cur and cur not in seen:
+        seen.add(cur)
+        if cur in local:
+            chain.insert(0, cur)
+            cur = local[cur].parent
+        else:              # a registered variant: its own lineage
+            chain = get_variant(cur).lineage() + chain
+            break
+    return dataclasses.replace(v, ancestors=tuple(chain))
 
 
 def suite_models(suite, data_root: Optional[str] = None) -> dict[str, Variant]:
@@ -118,6 +137,7 @@ def _trained_entry(suite, entry, where: str, local: dict, data_root: Optional[st
     raw = dict(entry.distill if distill else entry.train)
     spec = {"label": entry.name, "recipe": str(raw.pop("recipe", "distill" if distill else "generator")),
             "from": entry.from_, "data_root": data_root}
+    raw_teacher = raw.get("teacher")
     for field in ("teacher", "expert"):
         if field in raw:
             spec[field] = _reference(raw.pop(field), local, where, field)
@@ -133,8 +153,10 @@ def _trained_entry(suite, entry, where: str, local: dict, data_root: Optional[st
     if parent.training is not None or parent.recipe is not None:
         raise BadInput(f"{where}: train from a registered variant (its architecture), not from "
                        f"'{entry.from_}', which is itself derived")
+    # a distilled student descends from its teacher (tables give ratios against it)
+    teacher = raw_teacher if distill and isinstance(raw_teacher, str) else parent.name
     return dataclasses.replace(
-        parent, name=entry.name, parent=parent.name, weights=None, registered_as=parent.name,
+        parent, name=entry.name, parent=teacher, weights=None, registered_as=parent.name,
         role=entry.role or ("student" if distill else parent.role),
         description=f"{parent.name} trained by recipe {recipe.name}"
                     + (" from a teacher" if distill else ""),

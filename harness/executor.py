@@ -23,6 +23,12 @@ from .records import Record, write_json_atomic
 from .variants import Variant
 
 NO_MODEL = "ground truth: no model to measure"
+COPIES = "copies its input: no model to measure"
+
+
+def _not_measured(v: Variant) -> Optional[str]:
+    """Why efficiency metrics do not apply to ``v`` (no model), or None."""
+    return NO_MODEL if v.ground_truth else COPIES if v.passthrough else None
 
 
 @dataclass
@@ -152,7 +158,7 @@ class LocalExecutor:
             torch.manual_seed(self.plan.suite.seed)
             t0 = time.perf_counter()
             try:
-                res = (Result(None, reason=NO_MODEL) if v.ground_truth and pm.metric.consumes is None
+                res = (Result(None, reason=_not_measured(v)) if _not_measured(v) and pm.metric.consumes is None
                        else pm.metric.compute(cell))
                 self._finish(v, pm, res, time.perf_counter() - t0, cell)
             except Exception as exc:  # recorded, the run goes on
@@ -164,8 +170,8 @@ class LocalExecutor:
         """A metric computed across variants together (latency in interleaved rounds)."""
         group = []
         for v in variants:
-            if v.ground_truth:
-                self._finish(v, pm, Result(None, reason=NO_MODEL), 0.0, None)
+            if _not_measured(v):
+                self._finish(v, pm, Result(None, reason=_not_measured(v)), 0.0, None)
             else:
                 group.append((v, self._cell(v, pm)))
         if not group:

@@ -92,6 +92,8 @@ class Variant:
     description: str = ""
     derivation: Optional[Derivation] = None
     ground_truth: bool = False          # passes the reference through: no model to measure
+    passthrough: bool = False           # copies an input (a floor baseline): no model to measure
+    ancestors: Optional[tuple] = None   # lineage above it, when a suite declares its parents
     registered_as: Optional[str] = None  # the name that rebuilds it (in another process)
 
     def __post_init__(self):
@@ -127,6 +129,8 @@ class Variant:
 
     def lineage(self) -> list[str]:
         """Names from the root ancestor down to this variant."""
+        if self.ancestors is not None:
+            return [*self.ancestors, self.name]
         chain, seen, cur = [self.name], {self.name}, self.parent
         while cur and cur not in seen:
             chain.append(cur)

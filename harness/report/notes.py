@@ -45,6 +45,16 @@ def provenance_notes(df: pd.DataFrame, metrics: list[str]) -> list[str]:
             names = ", ".join(sorted(set(quality["variant"]) - {"ground-truth"}))
             notes.append(f"weights: random initialisation for {names}: their quality scores "
                          "describe untrained generators, not the published models")
+    trained: dict[str, str] = {}
+    for v, p in zip(df["variant"], df["provenance"]):
+        t = p.get("training") if isinstance(p, dict) else None
+        if isinstance(t, dict) and v not in trained:
+            data = t.get("data") or {}
+            trained[v] = (f"{v} ({t.get('recipe')}, {t.get('steps')} steps"
+                          + (", synthetic data" if data.get("synthetic") else "") + ")")
+    if trained:
+        notes.append("trained by the harness: " + ", ".join(trained[v] for v in sorted(trained))
+                     + "; curves and provenance in the run folder's training/")
     unverified = sorted({w.get("file", "?") for p in df["provenance"] if isinstance(p, dict)
                          for w in _weights_of(p) if w.get("check") == "unverified"})
     if unverified:

@@ -13,7 +13,7 @@ from .common import (ARROW, detail, display_value, fallback, fmt_number, metric_
 
 RATIO_UNITS = {"count", "MAC", "MB", "ms"}
 DAGGER, DDAGGER = "†", "‡"
-NOT_APPLICABLE = ("ground truth",)   # skip reasons meaning the metric has nothing to measure
+NOT_APPLICABLE = ("ground truth", "copies its input")   # skip reasons meaning the metric has nothing to measure
 
 
 @dataclass
