@@ -87,6 +87,9 @@ def cmd_run(args) -> int:
           f"{summary.already_recorded} already recorded, {len(summary.failed)} failed)")
     if written:
         print("wrote: " + ", ".join(str(p) for p in written))
+    curves = sorted((run_dir / "training").glob("*.png"))
+    if curves:
+        print("training curves: " + ", ".join(str(p) for p in curves))
     shown = set()
     for variant, metric, error, bad in summary.failed:
         text = error if bad else error.splitlines()[0] + " (traceback in records.jsonl)"

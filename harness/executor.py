@@ -81,19 +81,38 @@ def make_record(plan: Plan, v: Variant, pm: PlannedMetric, device: str, res: Opt
     return rec
 
 
-def write_training(run_dir: Path, name: str, cell: Cell) -> None:
-    """``training/VARIANT.png`` and ``.json``: a trained variant's curve and provenance."""
+def keep_training(run_dir: Path, name: str, checkpoint: str, provenance: Optional[dict] = None) -> None:
+    """``training/NAME.png`` and ``.json``: a trained model's curve and provenance, beside
+    the run's records (the checkpoint stays in the cache)."""
+    import json
     import shutil
-    training = (cell.cache.get("made").provenance if cell.cache.get("made") else {}).get("training")
+    folder = run_dir / "training"
+    if (folder / f"{name}.json").exists():
+        return
+    ckpt = Path(checkpoint)
+    if provenance is None:
+        info = ckpt.with_name("train.json")
+        if not info.is_file():
+            return
+        provenance = json.loads(info.read_text())
+    folder.mkdir(exist_ok=True)
+    if ckpt.with_name("curve.png").is_file():
+        shutil.copyfile(ckpt.with_name("curve.png"), folder / f"{name}.png")
+    write_json_atomic(folder / f"{name}.json", {"model": name, **provenance})
+
+
+def write_training(run_dir: Path, name: str, cell: Cell) -> None:
+    """A trained variant's curve and provenance, and those of its teacher and expert."""
+    made = cell.cache.get("made")
+    training = made.provenance.get("training") if made is not None else None
     if not training:
         return
-    folder = run_dir / "training"
-    curve = Path(training["checkpoint"]).with_name("curve.png")
-    if not (folder / f"{name}.json").exists():
-        folder.mkdir(exist_ok=True)
-        if curve.is_file():
-            shutil.copyfile(curve, folder / f"{name}.png")
-        write_json_atomic(folder / f"{name}.json", {"variant": name, **training})
+    label = Path(training["checkpoint"]).parent.name.rsplit("-", 1)[0]   # LABEL-KEY in the cache
+    keep_training(run_dir, label, training["checkpoint"], training)
+    for ref in ("teacher", "expert"):
+        r = training.get(ref) or {}
+        if r.get("checkpoint") and r.get("label"):
+            keep_training(run_dir, r["label"], r["checkpoint"])
 
 
 def write_plan(run_dir: Path, name: str, cell: Cell) -> None:

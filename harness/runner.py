@@ -67,6 +67,17 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _keep_model_curves(plan, run_dir: Path) -> None:
+    """Curves of the trained models that metric options name (the LSE evaluator)."""
+    from .executor import keep_training
+    from .plan import MODEL_OPTIONS
+    for pm in plan.metrics:
+        for opt in MODEL_OPTIONS:
+            path = pm.options.get(opt)
+            if isinstance(path, str) and path.endswith("final.pt") and Path(path).is_file():
+                keep_training(run_dir, Path(path).parent.name.rsplit("-", 1)[0], path)
+
+
 def open_run_dir(run_dir: Path, suite: Suite, fresh: bool, device: str, echo,
                  data: Optional[dict] = None) -> None:
     """Create or reopen the run folder (held under its ``RunLock``) and write run.json."""
@@ -136,5 +147,6 @@ def run_suite(suite: str | Suite, out: Optional[str | Path] = None, *, variants:
                                  lambda rec: append_record(run_dir, rec), bar)
         outcome = executor.run(todo)
         bar.close()
+        _keep_model_curves(plan, run_dir)
     summary.computed, summary.failed = outcome.computed, outcome.failed
     return summary

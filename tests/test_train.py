@@ -275,3 +275,69 @@ def test_ddp_with_two_processes_averages_gradients(tmp_path):
         assert torch.allclose(single[k], ddp[k], atol=1e-6), k
     start = _run_ddp(tmp_path / "zero", 1, 1)
     assert any(not torch.allclose(start[k], ddp[k]) for k in start)   # the steps moved the weights
+
+
+NAN_PLUGIN = '''
+from harness import register_loss
+
+@register_loss("always_nan", needs=("pred",))
+def always_nan(ctx):
+    return ctx["pred"].mean() * float("nan")
+'''
+
+
+def _tiny_synthetic():
+    return {"identities": 3, "clips_per_identity": 1, "seconds": 1.2, "splits": [1, 1, 1],
+            "frame_size": 80, "crop_size": 56}
+
+
+def test_trained_variants_in_a_suite_record_their_training_and_a_nan_cell_fails_alone(tmp_path):
+    from conftest import write_suite
+    plugin = tmp_path / "nan_plugin.py"
+    plugin.write_text(NAN_PLUGIN)
+    short = {"steps": 2, "batch_size": 2, "eval_every": 2, "eval_batches": 1, "checkpoint_every": 1,
+             "sync": None}
+    suite = tmp_path / "s.yaml"
+    write_suite(suite, name="trained", data={"layout": "lrs", "filelist": "filelists/test.txt",
+                                             "synthetic": _tiny_synthetic()},
+                variants=[{"name": "small", "from": "nota-wav2lip", "train": {"recipe": "scratch", **short}},
+                          {"name": "broken", "from": "nota-wav2lip",
+                           "train": {"recipe": "scratch", **short, "losses": {"l1": 1.0, "always_nan": 1.0}}},
+                          "small@bf16"],
+                metrics=["params", "size_mb"])
+    r = cli("run", suite, "--out", tmp_path / "run", "--plugin", plugin, "--no-progress")
+    assert r.returncode == 2, r.stderr
+    assert "broken / params" in r.stderr and "loss always_nan is nan" in r.stderr
+    recs = [json.loads(x) for x in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
+    by = {(x["variant"], x["metric"]): x for x in recs}
+    assert by[("broken", "params")]["status"] == "failed"
+    ok = by[("small", "params")]
+    assert ok["status"] == "ok" and ok["value"] == 1258143
+    t = ok["provenance"]["training"]
+    assert t["recipe"] == "scratch" and t["steps"] == 2 and t["data"]["synthetic"] is True
+    assert set(t["final_losses"]) == {"l1", "loss"} and len(t["checkpoint_sha256"]) == 64
+    assert ok["provenance"]["weights"].startswith("trained by the harness (recipe scratch, 2 steps)")
+    assert (tmp_path / "run" / "training" / "small.png").is_file()
+    assert by[("small@bf16", "params")]["status"] == "ok"
+    table = (tmp_path / "run" / "table.md").read_text()
+    assert "trained by the harness: small (scratch, 2 steps, synthetic data)" in table
+    # a second run resumes: nothing is trained or computed again
+    again = cli("run", suite, "--out", tmp_path / "run", "--plugin", plugin, "--no-progress")
+    assert "0 cells computed" in again.stdout or "already recorded" in again.stdout
+
+
+def test_suite_training_errors_name_the_entry(tmp_path):
+    from conftest import write_suite
+    suite = tmp_path / "s.yaml"
+    data = {"layout": "lrs", "synthetic": _tiny_synthetic()}
+    write_suite(suite, data=data, variants=[{"name": "kd", "from": "nota-wav2lip",
+                                             "distill": {"recipe": "distill", "teacher": "nobody"}}])
+    r = cli("run", suite, "--out", tmp_path / "r1")
+    assert r.returncode == 2 and "variants[0] (kd)" in r.stderr and "'nobody'" in r.stderr
+    write_suite(suite, data=data, variants=[{"name": "x", "from": "nota-wav2lip",
+                                             "train": {"recipe": "scratch", "stepz": 3}}])
+    r = cli("run", suite, "--out", tmp_path / "r2")
+    assert r.returncode == 2 and "variants[0] (x)" in r.stderr and "field stepz" in r.stderr
+    write_suite(suite, variants=[{"name": "x", "from": "nota-wav2lip", "train": {"recipe": "scratch"}}])
+    r = cli("run", suite, "--out", tmp_path / "r3")
+    assert r.returncode == 2 and "trained variants need the suite's data section" in r.stderr

@@ -231,7 +231,7 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
     last: dict = {}
     t0 = time.perf_counter()
     bar = tqdm(total=recipe.steps, initial=start, desc=f"train {label or recipe.name}", unit="step",
-               disable=not (progress and lead), leave=False, dynamic_ncols=True)
+               disable=None if (progress and lead) else True, leave=False, dynamic_ncols=True)
     step = start
     for batch in _batches(loader, recipe.batch_size // size):
         batch = _move(batch, dev)

@@ -29,8 +29,9 @@ def recipe_of(spec: dict) -> Recipe:
 
 
 def _variant(name: str):
-    from ..derive import get_variant
-    return get_variant(name)
+    """A registered variant (the architecture to train; derived names are not trainable)."""
+    from ..variants import variants
+    return variants.get(name)
 
 
 def _init_model(spec: dict, recipe: Recipe) -> torch.nn.Module:

@@ -179,7 +179,7 @@ def clips_for_cell(cell) -> tuple[list[Clip], dict]:
     clips, notes = [], []
     model = cell.model()
     items = items_of(spec)
-    for item in tqdm(items, desc=f"generate {cell.variant.name}", unit="clip", leave=False):
+    for item in tqdm(items, desc=f"generate {cell.variant.name}", unit="clip", leave=False, disable=None):
         frames, wav, item_notes = load_item(item)
         notes += item_notes
         digest = _item_digest(item)
