@@ -48,6 +48,20 @@ def cmd_list(args) -> int:
             s = load_suite(str(find_suite(name)))
             print(f"{name:14s} family={s.family:8s} {len(s.variants)} variants x "
                   f"{len(s.precisions)} precisions, {len(s.metrics)} metrics  {s.description}")
+    elif args.what == "recipes":
+        from .train.recipe import load_recipe, recipe_names
+        for name in recipe_names():
+            r = load_recipe(name)
+            losses = ", ".join(f"{k} {v:g}" for k, v in r.losses.items())
+            sync = f"; sync {r.sync.before:g} -> {r.sync.after:g} below {r.sync.below:g}" if r.sync else ""
+            print(f"{name:10s} task={r.task:9s} batch {r.batch_size:3d}, {r.optimiser.name} lr {r.optimiser.lr:g}; "
+                  f"losses {losses}{sync}")
+        print("\nTrain one with 'avatarbench train RECIPE'; suites train variants with train: / distill:.")
+    elif args.what == "losses":
+        from .train.losses import losses
+        for loss in losses:
+            print(f"{loss.name:12s} needs {', '.join(loss.needs):36s} {loss.description.splitlines()[0]}")
+        print("\nPlugins add losses with harness.register_loss; recipes weight them by name.")
     elif args.what == "weights":
         return cmd_weights(argparse.Namespace(action="status", files=[], json=False,
                                               allow_unverified_weights=False))

@@ -20,9 +20,10 @@ def _parser() -> argparse.ArgumentParser:
                                  "('avatarbench COMMAND -h' for its options)")
 
     p = sub.add_parser("list", help="list registered variants, metrics, suites or devices")
-    p.add_argument("what", choices=["variants", "metrics", "suites", "devices", "weights"],
+    p.add_argument("what", choices=["variants", "metrics", "suites", "devices", "weights", "recipes", "losses"],
                    help="what to list: variants, metrics (with their options and NAME@DEVICE forms), "
-                        "suites, devices (profiles) or weights (canonical files)")
+                        "suites, devices (profiles), weights (canonical files), recipes (training) or "
+                        "losses (training losses and KD terms)")
     p.add_argument("--plugin", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
     p.add_argument("--devices", action="append", default=[], metavar="FILE",
                    help="YAML file of extra device profiles (repeatable)")
