@@ -51,6 +51,9 @@ def _weights_note(v: Variant, cell: Optional[Cell], seed: int) -> str:
     if training:
         return (f"trained by the harness (recipe {training['recipe']}, {training['steps']} steps): "
                 f"{training['checkpoint']}")
+    if v.training is not None:   # counted on the architecture without loading the trained weights
+        return (f"trained by the harness (recipe {v.training['recipe']}); this metric does not "
+                "depend on weight values")
     if made is not None and v.recipe is None and not any(True for _ in made.model.parameters()):
         return "none (the model has no parameters)"   # a pass-through baseline: nothing random
     return "random init (seed %d)" % seed

@@ -77,6 +77,8 @@ def detail(df: pd.DataFrame, metric: str) -> str:
             return "GPU"
         t = settings["threads"]
         return f"{t} thread" + ("s" if t != 1 else "")
+    if settings.get("region") in ("face", "mouth"):
+        return f"{settings['region']} region"
     rows = df[df["metric"] == metric]
     name = rows.iloc[0].get("metric_name") if not rows.empty and "metric_name" in rows else None
     return metric if isinstance(name, str) and name.partition("@")[0] != base else ""
