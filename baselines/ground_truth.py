@@ -2,10 +2,11 @@
 unmasked reference face it is given, so the real frames go through the same 96x96 resize,
 paste-back and video encoding as every generated frame (see harness.families.lipsync).
 
-``reference-copy``: the same pass-through as an ordinary (not ground-truth) variant, so it
-sees the reference the suite's ``data.reference`` rule gives. Under ``first`` its output is
-the clip's first frame copied into every frame: the floor a generator must beat. Under the
-default ``frame`` rule it reproduces the real frames, like the ground truth."""
+``reference-copy``: the floor a generator must beat. It keeps the visible upper half of the
+target face (the masked input) and copies the lower half of the reference face, so it
+sees the reference the suite's ``data.reference`` rule gives. Under ``first`` every frame
+gets the clip's first mouth; under the default ``frame`` rule it reproduces the real
+frames, like the ground truth."""
 from __future__ import annotations
 
 import torch
@@ -21,12 +22,22 @@ class ReferencePassthrough(nn.Module):
         return face_sequences[:, 3:6]
 
 
+class LowerHalfCopy(nn.Module):
+    """The masked target's upper half (channels 0..2) over the reference's lower half (3..5)."""
+
+    def forward(self, audio_sequences: torch.Tensor, face_sequences: torch.Tensor) -> torch.Tensor:
+        half = face_sequences.shape[-2] // 2
+        upper = face_sequences[:, 0:3, ..., :half, :]
+        lower = face_sequences[:, 3:6, ..., half:, :]
+        return torch.cat([upper, lower], dim=-2)
+
+
 register_variant("ground-truth", family="lipsync", role="reference",
                  description="the real frames through the same generation path (no model)",
                  ground_truth=True)(ReferencePassthrough)
 
 register_variant("reference-copy", family="lipsync", role="reference",
-                 description="floor baseline: the reference face copied (with data.reference 'first', "
-                             "the clip's first frame in every frame; with 'frame', the ground truth)",
-                 passthrough=True)(
-    ReferencePassthrough)
+                 description="floor baseline: the target's upper half over the reference's lower half "
+                             "(with data.reference 'first', the clip's first mouth in every frame; "
+                             "with 'frame', the ground truth)",
+                 passthrough=True)(LowerHalfCopy)

@@ -105,7 +105,10 @@ def test_reference_rule_in_the_data_spec_keys_and_provenance(tmp_path):
         DataSpec.from_suite({"layout": "lrs", "reference": "last"}, "s", str(root), None)
     gt, copy = get_variant("ground-truth"), get_variant("reference-copy")
     assert gt.ground_truth and not copy.ground_truth and copy.role == "reference"
-    assert "first frame" in copy.description
+    assert "first mouth" in copy.description
+    face = torch.rand(2, 6, 96, 96)
+    out = copy.build()(torch.zeros(2, 1, 80, 16), face)
+    assert torch.equal(out[:, :, :48], face[:, 0:3, :48]) and torch.equal(out[:, :, 48:], face[:, 3:6, 48:])
     cell = lambda v, spec: SimpleNamespace(variant=v, data=spec)
     assert reference_rule(cell(copy, first)) == "first" and reference_rule(cell(copy, plain)) == "frame"
     assert reference_rule(cell(gt, first)) == "frame"           # the ground truth stays the real frames

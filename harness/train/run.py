@@ -119,6 +119,7 @@ def make_trainable(spec: dict, recipe: Recipe, device: str):
 
 def train_into(spec: dict, out: Path, device: str = "cpu", progress: bool = True) -> dict:
     """Train (or resume) ``spec`` into ``out``; returns the provenance (also ``train.json``)."""
+    out = Path(out)
     recipe = recipe_of(spec)
     trainable, refs = make_trainable(spec, recipe, device)
     t0 = time.perf_counter()
