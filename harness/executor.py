@@ -44,6 +44,8 @@ def _now() -> str:
 def _weights_note(v: Variant, cell: Optional[Cell], seed: int) -> str:
     if v.ground_truth:
         return "none (ground truth)"
+    if v.passthrough:
+        return "none (the model has no parameters)"
     if v.weights:
         return v.weights
     made = cell.cache.get("made") if cell is not None else None
