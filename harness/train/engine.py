@@ -285,6 +285,10 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
         bar.update(1)
         bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k != "loss"} | {"loss": f"{last['loss']:.3g}"})
     bar.close()
+    if not last and log_path.is_file():      # resumed at the end: the last logged losses
+        rows = [r for r in read_log(log_path) if r.get("step") == step]
+        last = {k: v for k, v in (rows[-1] if rows else {}).items()
+                if k not in ("step", "lr") and not k.startswith(("w_", "val_"))}
     final = out / "final.pt"
     if lead:
         _save(final, trainable.export().state_dict())

@@ -78,17 +78,22 @@ def _mel_window(mel: np.ndarray, frame: int) -> np.ndarray:
     return mel[:, s:s + MEL_STEP]
 
 
-class ExpertSamples(torch.utils.data.Dataset):
-    """SyncNet_color samples: a clip, a frame and another frame; label 1 (the video
-    window starts at the frame) or 0 (at the other frame), 50/50; the audio window is
-    always the frame's. Returns mel (1, 80, 16), faces (15, 48, 96) (lower halves of 5
-    frames on channels, BGR / 255) and the label."""
+class _Samples(torch.utils.data.Dataset):
+    """Samples drawn by index from the clips of ``store``; ``length`` is only an upper
+    bound for samplers (indices are drawn, not enumerated)."""
 
     def __init__(self, store: ClipStore, seed: int, window: int = 5, length: int = 10**9):
         self.store, self.seed, self.window, self.length = store, seed, window, length
 
     def __len__(self) -> int:
         return self.length
+
+
+class ExpertSamples(_Samples):
+    """SyncNet_color samples: a clip, a frame and another frame; label 1 (the video
+    window starts at the frame) or 0 (at the other frame), 50/50; the audio window is
+    always the frame's. Returns mel (1, 80, 16), faces (15, 48, 96) (lower halves of 5
+    frames on channels, BGR / 255) and the label."""
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, int(index)])
@@ -110,18 +115,12 @@ class ExpertSamples(torch.utils.data.Dataset):
         return torch.from_numpy(m.copy()), torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(label)
 
 
-class GeneratorSamples(torch.utils.data.Dataset):
+class GeneratorSamples(_Samples):
     """Wav2Lip generator samples: the 5-frame window (its lower half zeroed) and another
     window of the same clip as reference (6 channels), one mel window per frame starting
     at frame ``f + k - 1``, the first frame's mel window (for the sync loss) and the real
     window. Returns a dict of tensors: x (6, T, 96, 96), indiv_mels (T, 1, 80, 16),
     mel (1, 80, 16), y (3, T, 96, 96)."""
-
-    def __init__(self, store: ClipStore, seed: int, window: int = 5, length: int = 10**9):
-        self.store, self.seed, self.window, self.length = store, seed, window, length
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, int(index)])
