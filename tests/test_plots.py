@@ -95,3 +95,18 @@ def test_plot_defaults_beside_the_run_and_takes_options(crowded, tmp_path, monke
     assert "Speed and size" in svg and "Parameters" in svg
     r = cli("plot", crowded, "--x", "params", "--y", "latency_ms", "--size", "big")
     assert r.returncode == 2 and "--size big" in r.stderr
+
+
+def test_reference_rows_without_a_model_are_level_lines(tmp_path):
+    """The ground truth and a floor have a quality score but no params: each is a dotted
+    line the students can be read against, inside the axis range."""
+    recs = [_rec("teacher", "params", 5e6, role="teacher"), _rec("teacher", "psnr", 22.0, role="teacher"),
+            _rec("student", "params", 1e6), _rec("student", "psnr", 21.0),
+            _rec("ground-truth", "psnr", 35.0, role="reference"), _rec("floor", "psnr", 30.0, role="reference"),
+            {**_rec("floor", "params", None, role="reference"), "status": "skipped", "reason": "no model"}]
+    df = load_run(_write(tmp_path / "run", recs))
+    fig, ax, _ = draw_pareto(df, "params", "psnr")
+    levels = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":")
+    assert levels == [30.0, 35.0]
+    assert ax.get_ylim()[1] > 35.0 and ax.get_ylim()[0] < 21.0
+    assert {"ground-truth", "floor"} <= {t.get_text() for t in ax.texts}

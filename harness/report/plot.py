@@ -91,6 +91,13 @@ def draw_pareto(df: pd.DataFrame, x: str, y: str, *, title_text: Optional[str] =
             flagged.append(bool(unstable(xr) or unstable(yr)))
     if not pts:
         raise BadInput(f"no variant has ok records for both '{x}' and '{y}'")
+    # reference rows with no x (the ground truth, a floor): a level line for the y metric
+    refs = []
+    for v in ordered(df["variant"]):
+        yv, ys, yr = display_value(df, v, y)
+        if v not in names and ys == "ok" and display_value(df, v, x)[1] != "ok" \
+                and yr is not None and yr.get("role") == "reference":
+            refs.append((v, yv))
     xl, yl = metric_meta(df, x)["direction"] == "lower", metric_meta(df, y)["direction"] == "lower"
     stable = [i for i in range(len(pts)) if not flagged[i]]
     # an unstable measurement is drawn hollow and takes no part in the front
@@ -108,8 +115,12 @@ def draw_pareto(df: pd.DataFrame, x: str, y: str, *, title_text: Optional[str] =
         ax.plot([p[0] for p in fpts], [p[1] for p in fpts], "--", color="black", linewidth=0.9, zorder=2)
         ax.scatter([p[0] for p in fpts], [p[1] for p in fpts], s=150, facecolors="none",
                    edgecolors="black", linewidth=1.0, zorder=2.5)
+    for v, yv in refs:
+        ax.axhline(yv, linestyle=":", color="tab:gray", linewidth=1.0, zorder=1)
+        ax.annotate(v, xy=(0.995, yv), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize=7, color="dimgray")
     for axis, vals, set_scale in ((ax.xaxis, [p[0] for p in pts], ax.set_xscale),
-                                  (ax.yaxis, [p[1] for p in pts], ax.set_yscale)):
+                                  (ax.yaxis, [p[1] for p in pts] + [r[1] for r in refs], ax.set_yscale)):
         if _wants_log(vals):
             set_scale("log")
             lo, hi = min(vals) / 1.35, max(vals) * 1.35
@@ -130,6 +141,8 @@ def draw_pareto(df: pd.DataFrame, x: str, y: str, *, title_text: Optional[str] =
                 for r, c in COLORS.items() if r in roles]
     handles += [Line2D([], [], marker=mk, linestyle="", color="white", markeredgecolor="black", label=p)
                 for p, mk in MARKERS.items() if p in {r["precision"] for r in recs}]
+    if refs:
+        handles.append(Line2D([], [], linestyle=":", color="tab:gray", label="reference row\n(no model)"))
     if any(flagged):
         handles.append(Line2D([], [], marker="o", linestyle="", color="white", markeredgecolor="tab:gray",
                               markeredgewidth=1.4, label="unstable\nmeasurement"))
