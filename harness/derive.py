@@ -63,12 +63,7 @@ def suite_variants(suite, data_root: Optional[str] = None) -> list[Variant]:
     """Every variant a suite declares, expanded over its precisions. Trained entries
     train on ``data_root`` (the suite's data)."""
     out: list[Variant] = []
-    local: dict[str, Variant] = {}
-    for i, entry in enumerate(suite.models):
-        where = f"suite {suite.path}: models[{i}] ({entry.name})"
-        if entry.train is None and entry.distill is None:
-            raise BadInput(f"{where}: a model entry is trained: give train: or distill:")
-        local[entry.name] = _trained_entry(suite, entry, where, local, data_root)
+    local = suite_models(suite, data_root)
     for i, entry in enumerate(suite.variants):
         where = f"suite {suite.path}: variants[{i}] ({entry.name})"
         try:
@@ -112,8 +107,10 @@ def suite_models(suite, data_root: Optional[str] = None) -> dict[str, Variant]:
     """The suite's trained helper models (``models:``) by name."""
     local: dict[str, Variant] = {}
     for i, entry in enumerate(suite.models):
-        local[entry.name] = _trained_entry(suite, entry, f"suite {suite.path}: models[{i}] ({entry.name})",
-                                           local, data_root)
+        where = f"suite {suite.path}: models[{i}] ({entry.name})"
+        if entry.train is None and entry.distill is None:
+            raise BadInput(f"{where}: a model entry is trained: give train: or distill:")
+        local[entry.name] = _trained_entry(suite, entry, where, local, data_root)
     return local
 
 

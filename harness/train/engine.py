@@ -233,7 +233,7 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
     bar = tqdm(total=recipe.steps, initial=start, desc=f"train {label or recipe.name}", unit="step",
                disable=None if (progress and lead) else True, leave=False, dynamic_ncols=True)
     step = start
-    for batch in _batches(loader, recipe.batch_size // size):
+    for batch in loader:
         batch = _move(batch, dev)
         with autocast:
             ctx = model(batch)
@@ -300,11 +300,6 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
         import torch.distributed as dist
         dist.barrier()
     return Outcome(out, final, step, last, best, best_step, time.perf_counter() - t0, resumed, notes)
-
-
-def _batches(loader, local: int):
-    for batch in loader:
-        yield batch
 
 
 @torch.no_grad()

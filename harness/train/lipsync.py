@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import BadInput
+from ..families.lipsync import frame_inputs
 from ..families.lipsync.training_data import (ClipStore, ExpertSamples, GeneratorSamples,
                                               split_items)
 from .engine import Trainable
@@ -71,12 +72,15 @@ class _Features:
             raise BadInput(f"feature_kd: the {side} has no block {', '.join(missing)} "
                            f"(its blocks include {', '.join(n for n in DEFAULT_KD_BLOCKS if n in modules) or 'none of the defaults'})")
         self.names, self.out = names, {}
-        for n in names:
-            modules[n].register_forward_hook(lambda _m, _i, o, n=n: self.out.__setitem__(n, o))
+        self.handles = [modules[n].register_forward_hook(lambda _m, _i, o, n=n: self.out.__setitem__(n, o))
+                        for n in names]
 
     def take(self) -> list[torch.Tensor]:
-        got = [self.out.pop(n) for n in self.names]
-        return got
+        return [self.out.pop(n) for n in self.names]
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
 
 
 def _probe_shapes(model: nn.Module, names: list[str], side: str) -> list[tuple]:
@@ -84,12 +88,10 @@ def _probe_shapes(model: nn.Module, names: list[str], side: str) -> list[tuple]:
     was = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 1, 80, 16), torch.zeros(1, 6, 96, 96))
+        model(*frame_inputs(1))
     model.train(was)
-    shapes = [tuple(t.shape) for t in feats.take()]
-    for h in list(dict(model.named_modules())[n]._forward_hooks for n in names):
-        h.clear()
-    return shapes
+    feats.remove()
+    return [tuple(t.shape) for t in feats.take()]
 
 
 def kd_adapters(student: nn.Module, teacher: nn.Module, names: list[str]) -> nn.ModuleList:

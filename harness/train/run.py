@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -71,7 +70,18 @@ def _ref_key(ref: Optional[dict]) -> Optional[str]:
     return spec_key(ref)
 
 
+_KEYS: dict[str, str] = {}
+
+
 def spec_key(spec: dict) -> str:
+    """The cache key of ``spec`` (once per process: it builds the initial models)."""
+    memo = json.dumps(spec, sort_keys=True, default=str)
+    if memo not in _KEYS:
+        _KEYS[memo] = _spec_key(spec)
+    return _KEYS[memo]
+
+
+def _spec_key(spec: dict) -> str:
     from .. import version
     recipe = recipe_of(spec)
     init = _init_model(spec, recipe)
@@ -122,13 +132,12 @@ def train_into(spec: dict, out: Path, device: str = "cpu", progress: bool = True
     out = Path(out)
     recipe = recipe_of(spec)
     trainable, refs = make_trainable(spec, recipe, device)
-    t0 = time.perf_counter()
     outcome = train(trainable, recipe, out, device, progress=progress, label=spec.get("label") or "")
     prov = {"recipe": recipe.name, "recipe_sha256": recipe.digest(), "task": recipe.task,
             "recipe_settings": recipe.model_dump(mode="json"),
             "from": spec["from"], "steps": outcome.steps, "final_losses": outcome.last,
             "best": {"value": outcome.best, "step": outcome.best_step, "on": recipe.best},
-            "data": data_fingerprint(spec["data_root"]), "wall_s": round(time.perf_counter() - t0, 1),
+            "data": data_fingerprint(spec["data_root"]), "wall_s": round(outcome.wall_s, 1),
             "resumed_from_step": outcome.resumed_from, "device": str(device),
             "checkpoint": str(outcome.final), "checkpoint_sha256": sha256_of(outcome.final),
             "notes": outcome.notes, **refs}
