@@ -176,6 +176,17 @@ def test_training_writes_checkpoints_log_curve_and_is_deterministic(data_root, t
     load_into(get_variant("nota-wav2lip").build(), tmp_path / "a" / "final.pt")
 
 
+def test_worker_processes_load_the_same_data(data_root, tmp_path):
+    from harness.train.run import train_into
+    spec = {"label": "w", "recipe": "scratch", "from": "nota-wav2lip", "data_root": str(data_root),
+            "overrides": {"steps": 3, "batch_size": 2, "eval_every": 3, "eval_batches": 1,
+                          "checkpoint_every": 3, "sync": None}}
+    train_into(spec, tmp_path / "w0", progress=False)
+    train_into({**spec, "overrides": {**spec["overrides"], "workers": 2}}, tmp_path / "w2", progress=False)
+    a, b = engine.read_log(tmp_path / "w0" / "log.jsonl"), engine.read_log(tmp_path / "w2" / "log.jsonl")
+    assert [r["l1"] for r in a] == [r["l1"] for r in b]
+
+
 def test_kill_and_resume_equals_an_uninterrupted_run(data_root, tmp_path):
     args = ["train", "scratch", "--from", "nota-wav2lip", "--data-root", data_root, "--steps", "8",
             "--batch-size", "2", "--set", "eval_every=4", "--set", "eval_batches=1",
