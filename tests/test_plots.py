@@ -110,3 +110,17 @@ def test_reference_rows_without_a_model_are_level_lines(tmp_path):
     assert levels == [30.0, 35.0]
     assert ax.get_ylim()[1] > 35.0 and ax.get_ylim()[0] < 21.0
     assert {"ground-truth", "floor"} <= {t.get_text() for t in ax.texts}
+
+
+def test_a_one_point_front_is_a_ring_without_a_line_in_the_legend_too(tmp_path):
+    """When one variant dominates every other, the front is that point alone: no dashed
+    line is drawn, and the legend's entry says so instead of showing a line."""
+    recs = [_rec("teacher", "params", 5e6, role="teacher"), _rec("teacher", "psnr", 22.0, role="teacher"),
+            _rec("student", "params", 1e6), _rec("student", "psnr", 21.0)]   # lower is better here
+    df = load_run(_write(tmp_path / "run", recs))
+    fig, ax, _ = draw_pareto(df, "params", "psnr")
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    entry = next(h for h, t in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts())
+                 if t.get_text().startswith("Pareto front"))
+    assert ax.get_legend().get_texts()[0].get_text() == "Pareto front\n(one point)"
+    assert entry.get_linestyle() == "None" and entry.get_marker() == "o"

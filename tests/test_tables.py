@@ -155,7 +155,7 @@ def _check_latex_structure(tex: str) -> None:
     assert r"\small" in tex and "booktabs" in tex
 
 
-@pytest.mark.parametrize("max_columns", [None, 2])
+@pytest.mark.parametrize("max_columns", [None, 2, 100])
 def test_latex_table_is_well_formed_and_compiles_where_latex_is_installed(run_dir, tmp_path, max_columns):
     tex = make_table(load_run(run_dir), "latex", max_columns=max_columns)
     _check_latex_structure(tex)
@@ -167,9 +167,11 @@ def test_latex_table_is_well_formed_and_compiles_where_latex_is_installed(run_di
     if not has_booktabs:
         pytest.skip("no pdflatex with booktabs installed: structure checked, not compiled")
     doc = tmp_path / "doc.tex"
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + tex +
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs,graphicx}\n\\begin{document}\n" + tex +
                    "\\end{document}\n")
     r = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
+    # no part runs into the margin: a wide one is scaled down to the text width
+    assert "Overfull \\hbox" not in (tmp_path / "doc.log").read_text(errors="replace")

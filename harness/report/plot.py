@@ -112,7 +112,8 @@ def draw_pareto(df: pd.DataFrame, x: str, y: str, *, title_text: Optional[str] =
                    linewidths=1.4 if flagged[i] else 0.6, zorder=3 + DRAW_ORDER.get(roles[i], 1) / 10)
     if front:
         fpts = sorted(pts[i] for i in front)
-        ax.plot([p[0] for p in fpts], [p[1] for p in fpts], "--", color="black", linewidth=0.9, zorder=2)
+        if len(fpts) > 1:
+            ax.plot([p[0] for p in fpts], [p[1] for p in fpts], "--", color="black", linewidth=0.9, zorder=2)
         ax.scatter([p[0] for p in fpts], [p[1] for p in fpts], s=150, facecolors="none",
                    edgecolors="black", linewidth=1.0, zorder=2.5)
     for v, yv in refs:
@@ -136,7 +137,11 @@ def draw_pareto(df: pd.DataFrame, x: str, y: str, *, title_text: Optional[str] =
     name = lambda m: title(df, m) + (f" ({detail(df, m)})" if detail(df, m) else "")  # noqa: E731
     ax.set_title(title_text if title_text is not None else f"{name(y)} vs {name(x)}")
     ax.grid(True, which="major", alpha=0.3)
-    handles = [Line2D([], [], linestyle="--", color="black", label="Pareto front")] if front else []
+    # the handle shows what marks the front: the ring, and the dashed line when there are two
+    # points or more (a single-point front has no line)
+    handles = [Line2D([], [], linestyle="--" if len(front) > 1 else "", marker="o", markersize=9,
+                      markerfacecolor="none", markeredgecolor="black", color="black", linewidth=0.9,
+                      label="Pareto front" if len(front) > 1 else "Pareto front\n(one point)")] if front else []
     handles += [Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="black", label=r)
                 for r, c in COLORS.items() if r in roles]
     handles += [Line2D([], [], marker=mk, linestyle="", color="white", markeredgecolor="black", label=p)

@@ -179,7 +179,7 @@ def _latex(t: Table, caption: str, label: str, max_columns: int) -> str:
     caption = caption or (f"Results of the {t.suite} suite." if t.suite else "Results.")
     label = label or f"tab:{t.suite or 'results'}"
     parts = _parts(t, max_columns)
-    lines = [r"% needs \usepackage{booktabs}"]
+    lines = [r"% needs \usepackage{booktabs,graphicx}"]
     for k, cols in enumerate(parts):
         if k:
             lines.append(r"\end{table}")
@@ -187,7 +187,10 @@ def _latex(t: Table, caption: str, label: str, max_columns: int) -> str:
         lines += [r"\begin{table}[t]", r"\centering", r"\caption{" + _tex(caption + cont) + "}",
                   r"\label{" + label + (f"-{k + 1}" if k else "") + "}", r"\small",
                   r"\setlength{\tabcolsep}{3pt}"]
-        lines += _latex_part(t, cols)
+        # a part wider than the text is scaled down to the text width (never up)
+        part = _latex_part(t, cols)
+        lines += [r"\sbox0{" + part[0]] + part[1:-1] + [part[-1] + "}"]
+        lines.append(r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi")
     notes = [_tex(m) for m in t.marks] + [_tex(n) for n in t.notes] + [_tex(d) for d in t.details]
     if notes:
         lines += [r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize\raggedright"]
