@@ -22,7 +22,7 @@ def test_state_dict_names_and_shapes_match_official(name):
 
 
 @pytest.mark.parametrize("name,params", [("wav2lip", 36_298_035), ("nota-wav2lip", 1_258_143),
-                                         ("wav2lip-syncnet", 16_435_072)])
+                                         ("wav2lip-syncnet", 16_435_072), ("wav2lip-disc-qual", 14_113_793)])
 def test_parameter_counts(name, params):
     model, _ = get_variant(name).build_float()
     assert sum(p.numel() for p in model.parameters()) == params
@@ -67,3 +67,20 @@ def test_cast_variant_carries_precision_and_lineage():
     assert next(model.parameters()).dtype == torch.bfloat16
     out = model(*v.inputs(1))
     assert out.dtype == torch.bfloat16 and out.shape == (1, 3, 96, 96)
+
+
+def test_quality_discriminator_has_the_official_names_and_reads_lower_halves():
+    model = get_variant("wav2lip-disc-qual").build()
+    sd = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert sd["face_encoder_blocks.0.0.conv_block.0.weight"] == (32, 3, 7, 7)
+    assert sd["face_encoder_blocks.1.0.conv_block.0.weight"] == (64, 32, 5, 5)
+    assert sd["face_encoder_blocks.6.1.conv_block.0.weight"] == (512, 512, 1, 1)
+    assert sd["binary_pred.0.weight"] == (1, 512, 1, 1) and len(sd) == 28   # 13 convolutions + the head
+    windows = torch.rand(2, 3, 5, 96, 96)
+    p = model(windows)
+    assert p.shape == (10, 1) and ((p > 0) & (p < 1)).all()
+    # only the lower halves matter; windows flatten time-major (frame 0 of each clip first)
+    changed = windows.clone()
+    changed[:, :, :, :48] = 0
+    assert torch.equal(model(changed), p)
+    assert torch.allclose(model(windows[:, :, 1]), p[2:4])

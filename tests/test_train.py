@@ -50,6 +50,10 @@ def test_builtin_recipes_are_wav2lips_settings():
     assert (gen.sync.below, gen.sync.before, gen.sync.after) == (0.75, 0.0, 0.01)
     assert load_recipe("distill").losses == {"l1": 1.0, "output_kd": 1.0, "feature_kd": 1.0}
     assert load_recipe("evaluator").seed != exp.seed
+    hq = load_recipe("generator-hq")
+    assert (hq.batch_size, hq.optimiser.lr, hq.optimiser.betas, hq.losses) == (16, 1e-4, (0.5, 0.999), {"l1": 1.0})
+    assert (hq.sync.below, hq.sync.after) == (0.75, 0.03)
+    assert (hq.disc.variant, hq.disc.weight, hq.disc.lr, hq.disc.betas) == ("wav2lip-disc-qual", 0.07, 1e-4, (0.5, 0.999))
 
 
 def test_recipe_errors_name_the_file_and_field(tmp_path):
@@ -107,6 +111,75 @@ def test_generator_loss_is_wav2lips_mix_and_the_switch(data_root):
     # the masked input hides the lower half; the reference is another window of the clip
     assert batch["x"][:, :3, :, 48:].abs().sum() == 0
     assert not torch.equal(batch["x"][:, 3:], batch["y"])
+
+
+def _hq(data_root, **over):
+    from harness.derive import get_variant
+    student, _, expert = _models()
+    r = _recipe("generator-hq", **over)
+    torch.manual_seed(1)
+    return GeneratorTrainable(student, data_root, r, expert=expert,
+                              disc=get_variant("wav2lip-disc-qual").build()), r
+
+
+def test_hq_generator_loss_and_discriminator_step_by_hand(data_root):
+    """Wav2Lip HQ: w*sync + 0.07*BCE(disc(g), 1) + (1-w-0.07)*L1; then the discriminator
+    alone steps on BCE(disc(real), 1) + BCE(disc(g), 0) with its own Adam."""
+    t, r = _hq(data_root)
+    assert t.loss_weights(r) == pytest.approx({"l1": 0.93, "sync": 0.0, "disc_perceptual": 0.07})
+    t.after_eval({"sync": 0.5}, 2)
+    w = t.loss_weights(r)
+    assert w == pytest.approx({"l1": 0.90, "sync": 0.03, "disc_perceptual": 0.07})
+    own = {id(p) for p in t.disc.parameters()}
+    assert not own & {id(p) for p in t.trained_parameters()}
+    assert {id(p) for p in t.net.parameters()} <= {id(p) for p in t.trained_parameters()}
+    batch = torch.utils.data.default_collate([t.dataset("train")[i] for i in range(2)])
+    ctx = t(batch)
+    total = losses.weighted_total(engine.compute_losses(ctx, w), w)
+    g, y = ctx["pred"], batch["y"]
+    lower = torch.cat([g[:, :, i, 48:] for i in range(5)], dim=1)
+    a, v = t._frozen["expert"](batch["mel"], lower)
+    sync = -torch.log(F.cosine_similarity(a, v)).mean()
+    d = t.disc(g)
+    perceptual = -torch.log(d).mean()
+    assert torch.allclose(total, 0.03 * sync + 0.07 * perceptual + 0.90 * (g - y).abs().mean(), atol=1e-5)
+    before = {k: v.clone() for k, v in t.disc.state_dict().items()}
+    with torch.no_grad():
+        want_real, want_fake = -torch.log(t.disc(y)).mean(), -torch.log(1 - t.disc(g)).mean()
+    got = t.after_step(ctx, torch.autocast("cpu", enabled=False))
+    assert got == pytest.approx({"disc_real": float(want_real), "disc_fake": float(want_fake)}, rel=1e-5)
+    assert any(not torch.equal(before[k], v) for k, v in t.disc.state_dict().items())
+    assert "disc_optimiser" in t.extra_state()
+
+
+def test_hq_run_resumes_with_the_discriminator_state(data_root, tmp_path, monkeypatch):
+    """Stopped after its step-2 checkpoint, an HQ run resumes (generator, discriminator and
+    both optimisers) to the losses and bytes of an uninterrupted one."""
+    from harness.train.run import train_into
+    spec = {"label": "hq", "recipe": "generator-hq", "from": "nota-wav2lip", "data_root": str(data_root),
+            "overrides": {"steps": 4, "batch_size": 2, "eval_every": 2, "eval_batches": 1,
+                          "checkpoint_every": 2, "sync": None}}
+    whole = train_into(spec, tmp_path / "whole", progress=False)
+    step = GeneratorTrainable.after_step
+    calls = {"n": 0}
+
+    def stop_at_3(self, ctx, autocast):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return step(self, ctx, autocast)
+
+    monkeypatch.setattr(GeneratorTrainable, "after_step", stop_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_into(spec, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(GeneratorTrainable, "after_step", step)
+    resumed = train_into(spec, tmp_path / "cut", progress=False)
+    assert resumed["resumed_from_step"] == 2
+    a, b = engine.read_log(tmp_path / "whole" / "log.jsonl"), engine.read_log(tmp_path / "cut" / "log.jsonl")
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for key in ("l1", "disc_perceptual", "disc_real", "disc_fake"):
+        assert [r[key] for r in a] == [r[key] for r in b], key
+    assert whole["checkpoint_sha256"] == resumed["checkpoint_sha256"]
 
 
 def test_distill_losses_by_hand(data_root):
@@ -263,14 +336,14 @@ def test_the_train_command_on_a_real_layout_folder(tmp_path):
     assert bad.returncode == 2 and "field optimiser.lr" in bad.stderr
 
 
-def _run_ddp(out, steps, procs):
+def _run_ddp(out, steps, procs, *extra):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
            "OMP_NUM_THREADS": "1"}
     if procs == 1:
-        cmd = [sys.executable, str(ROOT / "tests" / "ddp_step.py"), str(out), str(steps)]
+        cmd = [sys.executable, str(ROOT / "tests" / "ddp_step.py"), str(out), str(steps), *extra]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-               str(ROOT / "tests" / "ddp_step.py"), str(out), str(steps)]
+               str(ROOT / "tests" / "ddp_step.py"), str(out), str(steps), *extra]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return torch.load(out / "final.pt", weights_only=True)
@@ -286,6 +359,18 @@ def test_ddp_with_two_processes_averages_gradients(tmp_path):
         assert torch.allclose(single[k], ddp[k], atol=1e-6), k
     start = _run_ddp(tmp_path / "zero", 1, 1)
     assert any(not torch.allclose(start[k], ddp[k]) for k in start)   # the steps moved the weights
+
+
+def test_ddp_averages_the_discriminators_gradients_too(tmp_path):
+    """The discriminator steps outside the DDP forward; its gradients are averaged by hand,
+    so two processes still equal one on the combined batch, generator and discriminator."""
+    single = _run_ddp(tmp_path / "one", 3, 1, "disc")
+    ddp = _run_ddp(tmp_path / "two", 3, 2, "disc")
+    assert any(k.startswith("disc.") for k in single)
+    for k in single:
+        assert torch.allclose(single[k], ddp[k], atol=1e-6), k
+    start = _run_ddp(tmp_path / "zero", 1, 1, "disc")
+    assert any(not torch.allclose(start[k], ddp[k]) for k in start if k.startswith("disc."))
 
 
 NAN_PLUGIN = '''

@@ -4,7 +4,8 @@ a loss log and curve, bf16 autocast, worker processes and DDP under ``torchrun``
 What it trains is a ``Trainable``: an ``nn.Module`` whose ``forward(batch)`` returns the
 context the recipe's losses read (``harness.train.losses``), with ``export()`` (the model
 whose weights are the result), ``dataset(split)`` and, optionally, ``after_eval`` and
-``extra_state`` / ``load_extra_state`` for schedule state (the sync-loss switch).
+``extra_state`` / ``load_extra_state`` for schedule state (the sync-loss switch) and
+``trained_parameters`` / ``after_step`` for a part with its own optimiser (a discriminator).
 
 Sample ``i`` of step ``s`` is dataset index ``s * batch_size + i`` (each DDP process
 takes its slice of that range); datasets draw each index with its own seed, so a resumed
@@ -46,6 +47,16 @@ class Trainable(nn.Module):
 
     def loss_weights(self, recipe: Recipe) -> dict[str, float]:
         return dict(recipe.losses)
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        """What the recipe's optimiser updates (a part with its own optimiser, such as a
+        discriminator, is left out and updated in ``after_step``)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def after_step(self, ctx: dict, autocast) -> dict[str, float]:
+        """Called after each optimiser step with the step's context (a discriminator's own
+        update); returns values to log."""
+        return {}
 
     def after_eval(self, values: dict[str, float], step: int) -> Optional[str]:
         """Called with the validation losses; may change schedule state and return a note."""
@@ -178,6 +189,31 @@ def compute_losses(ctx: dict, weights: dict[str, float], every: bool = False) ->
     return parts
 
 
+def discriminator_step(disc: nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor,
+                       fake: torch.Tensor, autocast) -> dict[str, float]:
+    """One update of a discriminator (Wav2Lip HQ's): BCE(disc(real), 1) and
+    BCE(disc(fake.detach()), 0), gradients averaged across DDP processes (this runs
+    outside the DDP forward), then its own optimiser's step."""
+    from .losses import bce
+    opt.zero_grad(set_to_none=True)
+    with autocast:
+        p_real = disc(real)
+    real_loss = bce(p_real, torch.ones_like(p_real))
+    real_loss.backward()
+    with autocast:
+        p_fake = disc(fake.detach())
+    fake_loss = bce(p_fake, torch.zeros_like(p_fake))
+    fake_loss.backward()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        size = torch.distributed.get_world_size()
+        for p in disc.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= size
+    opt.step()
+    return {"disc_real": float(real_loss.detach()), "disc_fake": float(fake_loss.detach())}
+
+
 # ------------------------------------------------------------------ the loop
 
 def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str = "cpu",
@@ -199,7 +235,7 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
         model = DistributedDataParallel(trainable, find_unused_parameters=False)
-    params = [p for p in trainable.parameters() if p.requires_grad]
+    params = trainable.trained_parameters()
     opt = _optimiser(params, recipe)
     sched = _schedule(opt, recipe)
     ckdir = out / "checkpoints"
@@ -252,8 +288,15 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
             nn.utils.clip_grad_norm_(params, recipe.optimiser.grad_clip)
         opt.step()
         sched.step()
+        aux = trainable.after_step(ctx, autocast)
+        bad = [n for n, v in aux.items() if not math.isfinite(v)]
+        if bad:
+            good = checkpoints(ckdir)
+            raise TrainingFailed(
+                f"{label or recipe.name}: step {step + 1}: {bad[0]} is {aux[bad[0]]}; training stopped. "
+                f"Last good checkpoint: {good[-1] if good else 'none (no checkpoint written yet)'}")
         step += 1
-        last = {n: float(v.detach()) for n, v in parts.items()}
+        last = {n: float(v.detach()) for n, v in parts.items()} | aux
         last["loss"] = float(total.detach())
         line = {"step": step, **last, "lr": sched.get_last_lr()[0],
                 **{f"w_{n}": w for n, w in weights.items()}}

@@ -8,7 +8,8 @@ distillation of a student from a frozen teacher without a discriminator.
   validation sync loss falls below 0.75, then 0.01; every other loss scaled by 1 - w, so
   ``losses: {l1: 1}`` is exactly ``w * sync + (1 - w) * l1``). With a teacher it adds
   ``output_kd`` and ``feature_kd`` (learned 1x1 adapters from student to teacher blocks
-  of the same spatial size).
+  of the same spatial size). With ``disc`` (the HQ recipe) it trains Wav2Lip's visual
+  quality discriminator beside the generator and adds its perceptual loss.
 The frozen expert runs in training mode (batch statistics), as Wav2Lip's
 ``wav2lip_train.py`` leaves it: it is never put in eval mode there."""
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..errors import BadInput
 from ..families.lipsync import frame_inputs
 from ..families.lipsync.training_data import (ClipStore, ExpertSamples, GeneratorSamples,
                                               split_items)
-from .engine import Trainable
+from .engine import Trainable, discriminator_step
 from .recipe import Recipe
 
 ENCODER_BLOCKS = [f"face_encoder_blocks.{i}" for i in range(7)]
@@ -111,9 +112,17 @@ def kd_adapters(student: nn.Module, teacher: nn.Module, names: list[str]) -> nn.
 
 class GeneratorTrainable(Trainable):
     def __init__(self, net: nn.Module, data_root: str | Path, recipe: Recipe,
-                 expert: Optional[nn.Module] = None, teacher: Optional[nn.Module] = None):
+                 expert: Optional[nn.Module] = None, teacher: Optional[nn.Module] = None,
+                 disc: Optional[nn.Module] = None):
         super().__init__()
         self.net = net
+        self.disc, self.disc_weight, self.disc_opt = None, 0.0, None
+        if recipe.disc is not None:
+            if disc is None:
+                raise BadInput(f"recipe {recipe.name}: disc is set but no discriminator was built")
+            self.disc, self.disc_weight = disc, recipe.disc.weight
+            self.disc_opt = torch.optim.Adam(disc.parameters(), lr=recipe.disc.lr,
+                                             betas=tuple(recipe.disc.betas))
         self._data = _Data(data_root, recipe.seed, recipe.window, GeneratorSamples)
         self._frozen = {}
         if expert is not None:
@@ -148,6 +157,8 @@ class GeneratorTrainable(Trainable):
         pred = self.net(mels, x)
         ctx = {"pred": pred, "target": batch["y"], "mel": batch["mel"],
                "expert": self._frozen.get("expert")}
+        if self.disc is not None:
+            ctx["disc_on_pred"] = self.disc(pred)
         teacher = self._frozen.get("teacher")
         if teacher is not None:
             with torch.no_grad():
@@ -159,12 +170,28 @@ class GeneratorTrainable(Trainable):
         return ctx
 
     def loss_weights(self, recipe: Recipe) -> dict[str, float]:
-        if self.sync is None:
+        """The sync and discriminator weights are taken out of the others' share: each other
+        loss is scaled by 1 - sync - disc (Wav2Lip HQ: w*sync + 0.07*disc + (1-w-0.07)*L1)."""
+        if self.sync is None and self.disc is None:
             return dict(recipe.losses)
-        w = self.sync_weight
-        out = {k: (1 - w) * v for k, v in recipe.losses.items()}
-        out["sync"] = w
+        w = self.sync_weight if self.sync is not None else 0.0
+        out = {k: (1 - w - self.disc_weight) * v for k, v in recipe.losses.items()}
+        if self.sync is not None:
+            out["sync"] = w
+        if self.disc is not None:
+            out["disc_perceptual"] = self.disc_weight
         return out
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        own = {id(p) for p in self.disc.parameters()} if self.disc is not None else set()
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+
+    def after_step(self, ctx: dict, autocast) -> dict[str, float]:
+        """Wav2Lip HQ's discriminator update: BCE on real windows (label 1) and on the
+        generated ones, detached (label 0), with its own Adam."""
+        if self.disc is None:
+            return {}
+        return discriminator_step(self.disc, self.disc_opt, ctx["target"], ctx["pred"], autocast)
 
     def after_eval(self, values: dict[str, float], step: int) -> Optional[str]:
         if self.sync is None or self.sync_switched_at is not None or "sync" not in values:
@@ -176,11 +203,16 @@ class GeneratorTrainable(Trainable):
         return None
 
     def extra_state(self) -> dict:
-        return {"sync_weight": self.sync_weight, "sync_switched_at": self.sync_switched_at}
+        out = {"sync_weight": self.sync_weight, "sync_switched_at": self.sync_switched_at}
+        if self.disc_opt is not None:
+            out["disc_optimiser"] = self.disc_opt.state_dict()
+        return out
 
     def load_extra_state(self, state: dict) -> None:
         self.sync_weight = state.get("sync_weight", self.sync_weight)
         self.sync_switched_at = state.get("sync_switched_at")
+        if self.disc_opt is not None and "disc_optimiser" in state:
+            self.disc_opt.load_state_dict(state["disc_optimiser"])
 
     def export(self) -> nn.Module:
         return self.net

@@ -10,7 +10,8 @@ distillation loss without touching the engine:
 A recipe weights them by name (``losses: {l1: 1.0, attention_kd: 0.5}``). A loss reads
 what it needs from the step's context (a dict): ``pred`` and ``target`` (B, 3, T, H, W)
 generated and real windows, ``mel`` (B, 1, 80, 16) the audio window of the first frame,
-``expert`` (the frozen sync expert), ``teacher_pred``, ``student_feats`` /
+``expert`` (the frozen sync expert), ``disc_on_pred`` (the quality discriminator's
+output on ``pred``), ``teacher_pred``, ``student_feats`` /
 ``teacher_feats`` (matched blocks) and ``adapters`` (learned 1x1 convolutions), and for
 the expert's own training ``audio_emb``, ``face_emb`` and ``label``."""
 from __future__ import annotations
@@ -54,11 +55,17 @@ def check_loss_names(recipe, where: str) -> None:
                                f"{where}: field losses.{name}. Plugins add losses with register_loss.")
 
 
+def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy in fp32 outside autocast (CUDA autocast refuses it)."""
+    with torch.autocast(p.device.type, enabled=False):
+        return F.binary_cross_entropy(p.float(), y.float())
+
+
 def cosine_bce(audio_emb: torch.Tensor, face_emb: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     """Wav2Lip's ``cosine_loss``: BCE of the cosine similarity of the (ReLU'd,
     L2-normalised) embeddings against the in-sync label."""
     d = F.cosine_similarity(audio_emb.float(), face_emb.float())
-    return F.binary_cross_entropy(d.unsqueeze(1).clamp(0, 1), label.float().view(-1, 1))
+    return bce(d.unsqueeze(1).clamp(0, 1), label.float().view(-1, 1))
 
 
 def lower_half_window(frames: torch.Tensor) -> torch.Tensor:
@@ -85,6 +92,14 @@ def sync(ctx: dict) -> torch.Tensor:
     """The frozen expert's BCE on the generated lower halves against 'in sync'."""
     audio_emb, face_emb = ctx["expert"](ctx["mel"], lower_half_window(ctx["pred"]))
     return cosine_bce(audio_emb, face_emb, torch.ones(len(audio_emb), device=audio_emb.device))
+
+
+@register_loss("disc_perceptual", needs=("disc_on_pred",), _builtin=True)
+def disc_perceptual(ctx: dict) -> torch.Tensor:
+    """Wav2Lip HQ's perceptual loss: the quality discriminator's BCE on the generated lower
+    halves against 'real' (weighted by the recipe's disc.weight)."""
+    p = ctx["disc_on_pred"]
+    return bce(p, torch.ones_like(p))
 
 
 @register_loss("output_kd", needs=("pred", "teacher_pred"), _builtin=True)

@@ -29,6 +29,16 @@ class SyncSchedule(_Strict):
     after: float = Field(0.01, ge=0, le=1)
 
 
+class Discriminator(_Strict):
+    """Wav2Lip HQ's visual quality discriminator: trained beside the generator with its own
+    Adam (real lower halves against generated ones, BCE); the generator adds ``weight`` *
+    BCE(disc(generated), real). ``variant`` names its architecture."""
+    variant: str = "wav2lip-disc-qual"
+    weight: float = Field(0.07, ge=0, lt=1)
+    lr: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.5, 0.999)
+
+
 class Optimiser(_Strict):
     name: str = Field("adam", pattern="^(adam|adamw|sgd)$")
     lr: float = Field(1e-4, gt=0)
@@ -50,6 +60,7 @@ class Recipe(_Strict):
     # loss name (see harness.train.losses) -> weight; the sync loss weight follows ``sync``
     losses: dict[str, float] = Field(min_length=1)
     sync: Optional[SyncSchedule] = None
+    disc: Optional[Discriminator] = None      # generator / distill: the HQ quality discriminator
     kd_blocks: Optional[list[str]] = None     # distill: which matched blocks get feature KD
     eval_every: int = Field(100, ge=1)
     eval_batches: int = Field(4, ge=1)
@@ -72,6 +83,15 @@ class Recipe(_Strict):
         if self.task != "expert" and "sync" in self.losses and self.sync is not None:
             raise ValueError("give the sync loss weight either in losses.sync or as the sync "
                              "schedule, not both")
+        if self.disc is not None:
+            if self.task == "expert":
+                raise ValueError("disc: an expert recipe has no quality discriminator")
+            if "disc_perceptual" in self.losses:
+                raise ValueError("give the discriminator's weight as disc.weight, not in losses")
+            top = max(self.sync.before, self.sync.after) if self.sync else 0.0
+            if self.disc.weight + top >= 1:
+                raise ValueError(f"disc.weight {self.disc.weight} plus the sync weight {top} leave "
+                                 "nothing for the other losses (they get 1 - sync - disc)")
         if self.task == "generator" and any(k in self.losses for k in ("output_kd", "feature_kd")):
             raise ValueError("KD losses need a teacher: use task distill")
         return self

@@ -124,7 +124,8 @@ def make_trainable(spec: dict, recipe: Recipe, device: str):
         if not spec.get("teacher"):
             raise BadInput(f"recipe {recipe.name} distils from a teacher: give teacher: NAME")
         teacher, refs["teacher"] = _frozen(spec["teacher"], device, "teacher")
-    return GeneratorTrainable(net, spec["data_root"], recipe, expert=expert, teacher=teacher), refs
+    disc = _variant(recipe.disc.variant).build() if recipe.disc is not None else None
+    return GeneratorTrainable(net, spec["data_root"], recipe, expert=expert, teacher=teacher, disc=disc), refs
 
 
 def train_into(spec: dict, out: Path, device: str = "cpu", progress: bool = True) -> dict:
