@@ -13,6 +13,7 @@ FP32 model on those inputs.
 import argparse
 import copy
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def main():
             with torch.no_grad():
                 err = max(float((fn(*b) - r).abs().max()) for b, r in zip(held_out, reference))
             notes.append(f"{label}: compile {s:.0f} s, max |diff| vs fp32 {err:.2e}")
-        ao = materialize(at_precision(base, "int8")).model
+        weights = Path(tempfile.mkdtemp()) / f"{name}.pt"    # the same weights for torch.ao
+        torch.save(model.state_dict(), weights)
+        ao = materialize(at_precision(base, "int8"), weights=str(weights)).model
         calls["torch.ao int8 (harness)"] = ao
         with torch.no_grad():
             err = max(float((ao(*b) - r).abs().max()) for b, r in zip(held_out, reference))
