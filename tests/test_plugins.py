@@ -7,7 +7,7 @@ from conftest import cli, records
 def test_plugin_variant_runs_in_the_efficiency_suite(tiny_plugin, tmp_path):
     out = tmp_path / "run"
     r = cli("run", "efficiency", "--plugin", tiny_plugin, "--variant", "tiny-generator",
-            "--variant", "nota-wav2lip", "--out", out, "--no-progress")
+            "--out", out, "--no-progress")
     assert r.returncode == 0, r.stderr
     recs = records(out)
     tiny = {(x["variant"], x["metric"]): x for x in recs if x["variant"].startswith("tiny-generator")}
@@ -16,8 +16,8 @@ def test_plugin_variant_runs_in_the_efficiency_suite(tiny_plugin, tmp_path):
     assert tiny[("tiny-generator", "params")]["value"] == 6 * 8 * 9 + 8 + 8 * 3 + 3
     assert tiny[("tiny-generator", "params")]["lineage"] == ["wav2lip", "tiny-generator"]
     assert all(x["status"] == "ok" for x in tiny.values()), [x for x in tiny.values() if x["status"] != "ok"]
-    # timed together with nota-wav2lip at each of its suite precisions (fp32, bf16, int8, mixed)
-    assert tiny[("tiny-generator", "latency_ms")]["provenance"]["settings"]["interleaved_with"] == 6
+    # its fp32 and bf16 copies timed together, in interleaved rounds
+    assert tiny[("tiny-generator", "latency_ms")]["provenance"]["settings"]["interleaved_with"] == 2
     assert "tiny-generator" in (out / "table.md").read_text()
     import json
     run = json.loads((out / "run.json").read_text())
