@@ -152,6 +152,14 @@ def test_hq_generator_loss_and_discriminator_step_by_hand(data_root):
     assert "disc_optimiser" in t.extra_state()
 
 
+def test_an_unknown_discriminator_names_the_recipe_field(data_root):
+    from harness.train.run import make_trainable
+    r = _recipe("generator-hq", disc={"variant": "wav2lip-disc-qaul"})
+    with pytest.raises(BadInput, match=r"recipe generator-hq: field disc.variant: unknown variant "
+                                       r"'wav2lip-disc-qaul'; did you mean 'wav2lip-disc-qual'"):
+        make_trainable({"from": "nota-wav2lip", "data_root": str(data_root)}, r, "cpu")
+
+
 def test_hq_run_resumes_with_the_discriminator_state(data_root, tmp_path, monkeypatch):
     """Stopped after its step-2 checkpoint, an HQ run resumes (generator, discriminator and
     both optimisers) to the losses and bytes of an uninterrupted one."""

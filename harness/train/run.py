@@ -124,7 +124,12 @@ def make_trainable(spec: dict, recipe: Recipe, device: str):
         if not spec.get("teacher"):
             raise BadInput(f"recipe {recipe.name} distils from a teacher: give teacher: NAME")
         teacher, refs["teacher"] = _frozen(spec["teacher"], device, "teacher")
-    disc = _variant(recipe.disc.variant).build() if recipe.disc is not None else None
+    disc = None
+    if recipe.disc is not None:
+        try:
+            disc = _variant(recipe.disc.variant).build()
+        except BadInput as exc:
+            raise BadInput(f"recipe {recipe.name}: field disc.variant: {exc}") from None
     return GeneratorTrainable(net, spec["data_root"], recipe, expert=expert, teacher=teacher, disc=disc), refs
 
 
