@@ -214,6 +214,12 @@ def discriminator_step(disc: nn.Module, opt: torch.optim.Optimizer, real: torch.
     return {"disc_real": float(real_loss.detach()), "disc_fake": float(fake_loss.detach())}
 
 
+def _stopped(label: str, step: int, what: str, value: float, ckdir: Path) -> TrainingFailed:
+    good = checkpoints(ckdir)
+    return TrainingFailed(f"{label}: step {step}: {what} is {value}; training stopped. Last good checkpoint: "
+                          f"{good[-1] if good else 'none (no checkpoint written yet)'}")
+
+
 # ------------------------------------------------------------------ the loop
 
 def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str = "cpu",
@@ -277,11 +283,8 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
             total = weighted_total(parts, weights)
         bad = [n for n, v in parts.items() if not torch.isfinite(v.detach()).all()]
         if bad or not torch.isfinite(total.detach()):
-            good = checkpoints(ckdir)
-            raise TrainingFailed(
-                f"{label or recipe.name}: step {step + 1}: loss {', '.join(bad) or 'total'} is "
-                f"{float((parts[bad[0]] if bad else total).detach())}; training stopped. Last good checkpoint: "
-                f"{good[-1] if good else 'none (no checkpoint written yet)'}")
+            raise _stopped(label or recipe.name, step + 1, f"loss {', '.join(bad) or 'total'}",
+                           float((parts[bad[0]] if bad else total).detach()), ckdir)
         opt.zero_grad(set_to_none=True)
         total.backward()
         if recipe.optimiser.grad_clip:
@@ -291,10 +294,7 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
         aux = trainable.after_step(ctx, autocast)
         bad = [n for n, v in aux.items() if not math.isfinite(v)]
         if bad:
-            good = checkpoints(ckdir)
-            raise TrainingFailed(
-                f"{label or recipe.name}: step {step + 1}: {bad[0]} is {aux[bad[0]]}; training stopped. "
-                f"Last good checkpoint: {good[-1] if good else 'none (no checkpoint written yet)'}")
+            raise _stopped(label or recipe.name, step + 1, bad[0], aux[bad[0]], ckdir)
         step += 1
         last = {n: float(v.detach()) for n, v in parts.items()} | aux
         last["loss"] = float(total.detach())

@@ -28,19 +28,17 @@ from harness.registry import load_builtins  # noqa: E402
 
 
 def batch(data, step, size):
-    items = [data[step * size + i] for i in range(size)]
-    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    return torch.utils.data.default_collate([data[step * size + i] for i in range(size)])
 
 
-def l1s(net, batches):
+def l1s(net, floor_model, batches):
     """(whole, lower half) L1 of the generator and of the floor, in eval mode."""
     net.eval()
     out = []
     with torch.no_grad():
         for b in batches:
             pred = net(b["indiv_mels"], b["x"])
-            floor = b["x"][:, 3:].clone()
-            floor[..., :48, :] = b["y"][..., :48, :]
+            floor = floor_model(b["indiv_mels"], b["x"])
             out.append([float((p - b["y"]).abs().mean()) for p in (pred, floor)] +
                        [float((p - b["y"])[..., 48:, :].abs().mean()) for p in (pred, floor)])
     net.train()
@@ -60,6 +58,7 @@ def main():
     root = cached_dataset(SyntheticSpec(identities=12, clips_per_identity=4, seconds=3.0, splits=(8, 2, 2)))
     torch.manual_seed(0)
     net = get_variant(args.variant).build().train()
+    floor = get_variant("reference-copy").build()
     train = GeneratorSamples(ClipStore(split_items(root, "train")), 0)
     val = GeneratorSamples(ClipStore(split_items(root, "val")), 7919)
     val_batches = [batch(val, i, 8) for i in range(4)]
@@ -80,8 +79,8 @@ def main():
         opt.step()
         if (step + 1) % args.every == 0 or step + 1 == args.steps:
             per_step = (time.perf_counter() - t0) / (step + 1)
-            v, f, vl, fl = l1s(net, val_batches)
-            seen = l1s(net, seen_batches)[0]
+            v, f, vl, fl = l1s(net, floor, val_batches)
+            seen = l1s(net, floor, seen_batches)[0]
             print(f"{step + 1:6d} {float(loss.detach()):7.4f} {v:7.4f} {f:7.4f} {vl:8.4f} {fl:9.4f} {seen:8.4f} "
                   f"{per_step:7.2f}", flush=True)
 
