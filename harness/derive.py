@@ -11,8 +11,9 @@ from .quantize.recipe import BACKENDS, Recipe, parse_recipe
 from .variants import (CAST_PRECISIONS, PRECISIONS, Derivation, Materialized, Variant,
                        variants)
 
-DEFAULT_RECIPES = {"int8": {"backend": "torch", "precision": "int8"},
-                   "mixed": {"backend": "torch", "precision": "mixed"}}
+DEFAULT_RECIPES = {"int8": {"backend": "pt2e", "precision": "int8"},
+                   "mixed": {"backend": "pt2e", "precision": "mixed"}}
+LABEL_PREFIX = {"pt2e": "", "torch": "ao-", "onnxruntime": "ort-"}  # NAME@{prefix}{precision}
 
 
 def at_precision(v: Variant, precision: str) -> Variant:
@@ -43,7 +44,7 @@ def quantized_variant(parent: Variant, recipe: Recipe | dict, name: Optional[str
     if recipe.backend == "cast":
         v = at_precision(parent, recipe.precision)
         return dataclasses.replace(v, name=name or v.name)
-    label = recipe.precision if recipe.backend == "torch" else f"ort-{recipe.precision}"
+    label = LABEL_PREFIX[recipe.backend] + recipe.precision
     return dataclasses.replace(
         parent, name=name or f"{parent.name}@{label}", parent=parent.name, role="quantized",
         precision=recipe.precision,

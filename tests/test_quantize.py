@@ -129,12 +129,76 @@ def test_suite_records_quantized_provenance_and_plans(tmp_path):
     lat = recs[("nota-ort-int8", "latency_ms")]
     assert lat["provenance"]["backend"].startswith("onnxruntime")
     assert lat["provenance"]["quantize"]["parent"] == "nota-wav2lip"
-    assert recs[("nota-wav2lip@int8", "latency_ms")]["provenance"]["backend"].startswith("torch")
+    assert "PT2E" in recs[("nota-wav2lip@int8", "latency_ms")]["provenance"]["backend"]
     plan = json.loads((tmp_path / "run" / "plans" / "nota-ort-int8.json").read_text())["plan"]
     # the transposed convolutions run as INT8 Conv in their sub-pixel form
     rewritten = [row for row in plan if "form" in row]
     assert len(rewritten) == 6 and all(row["layer"].startswith("face_decoder_blocks") for row in rewritten)
     assert {row["op"] for row in plan} == {"Conv"} and {row["precision"] for row in plan} == {"int8"}
+
+
+def test_torch_ao_backend_is_kept_behind_the_same_adapter(nota):
+    torch.manual_seed(0)
+    v = quantized_variant(nota, {"backend": "torch", "precision": "int8"})
+    assert v.name == "nota-wav2lip@ao-int8"
+    mat = materialize(v, "cpu")
+    assert "torch.ao" in mat.runtime and {r["precision"] for r in mat.plan} == {"int8"}
+    assert all(r["why"] == "torch.ao default mapping" for r in mat.plan)
+    assert 0 < mat.provenance["quantize"]["output_error_vs_float"]["mse"] < 1e-3
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.b = torch.nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.b(torch.relu(self.a(x))))
+
+
+def test_pt2e_rebuilds_exactly_from_its_cached_state_and_compiles_per_thread_count():
+    import io
+
+    from harness.quantize import pt2e
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    calibration = [(torch.rand(2, 3, 16, 16),) for _ in range(3)]
+    q, state = pt2e.quantize(model, calibration, float_layers=["b"])
+    buf = io.BytesIO()
+    torch.save(state, buf)   # what the cache holds: plain tensors, loadable without pickled code
+    state = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
+    again = pt2e.rebuild(model, calibration[0], state, ["b"])
+    x = torch.rand(5, 3, 16, 16)     # another batch size than calibration
+    before = torch.get_num_threads()
+    try:
+        out = q(x)
+        torch.set_num_threads(1)
+        out_1 = q(x)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(again(x), out) and (out_1 - out).abs().max() < 1e-5
+    assert len(q._compiled) == 2 if before != 1 else len(q._compiled) == 1
+    with torch.no_grad():
+        assert 0 < (out - model(x)).abs().max() < 0.05
+    ops = {str(n.target) for n in q.graph.graph.nodes if n.op == "call_function"}
+    assert any("quantize_per_tensor" in o for o in ops)
+    bad = dict(state)
+    bad.pop(next(iter(bad)))
+    with pytest.raises(ValueError, match="do not fit"):
+        pt2e.rebuild(model, calibration[0], bad, ["b"])
+
+
+def test_pt2e_recipe_and_missing_package_errors(nota, tmp_path, monkeypatch):
+    from harness.errors import BadInput
+    from harness.quantize import pt2e
+    s = tmp_path / "s.yaml"
+    write_suite(s, variants=[{"name": "q", "from": "nota-wav2lip", "quantize": {"per_channel": False}}])
+    r = cli("run", s, "--out", tmp_path / "a")
+    assert r.returncode == 2 and "per_channel" in r.stderr and "pt2e" in r.stderr
+    monkeypatch.setitem(__import__("sys").modules, "torchao", None)   # as if not installed
+    with pytest.raises(BadInput, match="backend 'pt2e' needs the package torchao"):
+        pt2e.require()
 
 
 def test_onnxruntime_without_subpixel_keeps_transposed_convolutions_float(nota):

@@ -16,13 +16,13 @@ import torch
 from ..cache import atomic_path, cache_root, state_sha256, write_atomic
 from ..errors import BadInput
 from ..variants import Materialized
-from .recipe import BACKENDS, Recipe, parse_recipe
+from .recipe import BACKENDS, INT8_BACKENDS, Recipe, parse_recipe
 
 __all__ = ["BACKENDS", "Recipe", "materialize", "parse_recipe"]
 
 def _versions() -> dict:
     out = {"torch": torch.__version__}
-    for pkg in ("onnx", "onnxruntime"):
+    for pkg in ("onnx", "onnxruntime", "torchao"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -35,7 +35,7 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
 
     Returned as one ``Materialized`` value with its provenance (parent, backend, recipe,
     calibration), per-layer plan and runtime."""
-    from . import onnxrt, subpixel, torch_ao
+    from . import onnxrt, pt2e, subpixel
     from .calibration import batches_sha256, describe_stand_in, stand_in_batches
     from .error import output_error
     from .graph import check_layer_names, fold_batchnorm, quantizable_layers
@@ -66,6 +66,8 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
     key_src = {"recipe": recipe.model_dump(mode="json"), "parent": variant.parent,
                "weights": state_sha256(float_model), "calibration": cal_sha, "versions": _versions(),
                "rewrites": {"subpixel": subpixel.VERSION} if rewritten else {}}
+    if recipe.backend == "pt2e":     # the graph and its activation range depend on these
+        key_src["pt2e"] = {"version": pt2e.VERSION, "reduce_range": pt2e.reduce_range()}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()
     folder = cache_root() / "quantize" / key[:20]
     meta_path = folder / "meta.json"
@@ -74,8 +76,9 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
     plan: list[dict] = []
     extra: dict = {}
 
-    if recipe.backend == "torch":
-        qmodel = _load_torch(folder, meta, model, example, recipe) if meta is not None else None
+    if recipe.backend in INT8_BACKENDS:
+        backend = _int8_backend(recipe.backend)
+        qmodel = _load_int8(backend, folder, meta, model, example, recipe) if meta is not None else None
         if qmodel is None:
             if recipe.precision == "mixed":
                 from ..profiling.latency import all_threads, measure_interleaved
@@ -86,29 +89,30 @@ def materialize(variant, device: str = "cpu", weights: Optional[str] = None) -> 
                     stats = measure_interleaved(calls, batch_size=cal.batch_size, threads=all_threads(),
                                                 warmup=3, warmup_s=0.3, rounds=5, reps=5, device="cpu")
                     return {k: s.median_ms for k, s in stats.items()}
-                mixed_plan = make_plan(model, recipe, calibration, held_out, measure,
+                mixed_plan = make_plan(model, recipe, calibration, held_out, measure, backend,
                                        fp32_model=float_model)
                 float_layers = mixed_plan["float_layers"]
                 if mixed_plan["slower_than_fp32"]:
                     warnings.warn(f"variant '{variant.name}': {mixed_plan['note']}", stacklevel=2)
             else:
                 mixed_plan, float_layers = None, list(recipe.float_layers)
-            qmodel = torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel, float_layers)
+            qmodel, state = backend.make(model, calibration, recipe, float_layers)
             with atomic_path(folder / "quantized.pt") as tmp:
-                torch.save(qmodel.state_dict(), tmp)
+                torch.save(state, tmp)
             meta = {"float_layers": float_layers, "mixed": mixed_plan}
-        runtime = torch_ao.runtime(recipe.engine)
+        runtime = backend.runtime(recipe)
         kinds = quantizable_layers(model)
         if meta["mixed"]:
             plan = meta["mixed"]["layers"]
             extra["mixed"] = {k: meta["mixed"][k] for k in ("sweep", "chosen_k", "rule", "note",
                                                             "fp32_latency_ms", "slower_than_fp32")}
         else:
+            default = "torch.ao default mapping" if recipe.backend == "torch" else "X86InductorQuantizer default"
             plan = [{"layer": n, "kind": k,
                      "precision": "fp32" if n in meta["float_layers"] else "int8",
                      "runs_as": "fp32" if n in meta["float_layers"] else "int8",
                      "why": "kept float by the recipe (float_layers)" if n in meta["float_layers"]
-                     else "torch.ao default mapping"} for n, k in kinds.items()]
+                     else default} for n, k in kinds.items()]
         for row in plan:
             if row["layer"] in rewritten:
                 row["form"] = subpixel.FORM
@@ -162,15 +166,23 @@ def _read_meta(path) -> Optional[dict]:
         return None
 
 
-def _load_torch(folder, meta: dict, model, example, recipe):
-    """The cached torch INT8 model, or None when the entry is damaged (made again)."""
-    from . import torch_ao
+def _int8_backend(name: str):
+    """The adapter module of an INT8 backend: ``make``, ``load`` and ``runtime``."""
+    from . import pt2e, torch_ao
+    if name == "pt2e":
+        pt2e.require()
+    return {"torch": torch_ao, "pt2e": pt2e}[name]
+
+
+def _load_int8(backend, folder, meta: dict, model, example, recipe):
+    """The cached INT8 model, or None when the entry is damaged (made again)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notes on quantized tensors
             state = torch.load(folder / "quantized.pt", weights_only=True)
-        return torch_ao.rebuild(model, example, state, recipe.engine, recipe.per_channel,
-                                meta["float_layers"])
+        return backend.load(model, example, state, recipe, meta["float_layers"])
+    except BadInput:
+        raise
     except Exception:   # truncated, corrupt or from another layout: a cache miss
         return None
 

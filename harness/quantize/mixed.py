@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import torch_ao
 from .error import output_error
 from .graph import quantizable_layers, weight_layer
 
@@ -107,18 +106,19 @@ def choose_k(sweep: list[dict], target: float, max_latency: float, fp32_ms: floa
 
 
 def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list[tuple],
-              measure: Callable[[dict], dict], progress: bool = True,
+              measure: Callable[[dict], dict], backend, progress: bool = True,
               fp32_model: nn.Module | None = None) -> dict:
     """The per-layer plan. ``measure({key: model})`` returns median latency (ms) per key;
-    the float model (``fp32_model``, else ``model``) is measured beside the sweep."""
+    the float model (``fp32_model``, else ``model``) is measured beside the sweep.
+    ``backend`` (``pt2e`` or ``torch_ao``) makes the INT8 models of the sweep."""
     kinds = quantizable_layers(model)
     layers = [n for n in kinds if n not in recipe.float_layers]
     sens = sensitivity(model, layers, calibration, held_out, progress)
     ranked = sorted(layers, key=lambda n: -sens[n])
     ks = sorted({min(k, len(ranked)) for k in ([recipe.mixed.k] if recipe.mixed.k is not None else [])
                  + list(recipe.mixed.sweep) + [0]})
-    models = {k: torch_ao.quantize(model, calibration, recipe.engine, recipe.per_channel,
-                                   ranked[:k] + list(recipe.float_layers)) for k in ks}
+    models = {k: backend.make(model, calibration, recipe, ranked[:k] + list(recipe.float_layers))[0]
+              for k in tqdm(ks, desc="mixed sweep", unit="plan", disable=not progress or None, leave=False)}
     latency = measure({**models, "fp32": fp32_model if fp32_model is not None else model})
     sweep = [{"k": k, "latency_ms": latency[k], **output_error(model, models[k], held_out)} for k in ks]
     if recipe.mixed.k is not None:
@@ -139,7 +139,7 @@ def make_plan(model: nn.Module, recipe, calibration: list[tuple], held_out: list
                      "rank": ranked.index(name) + 1 if name in sens else None,
                      "precision": prec, "runs_as": runs, "why": why})
     note = (f"layers planned at {recipe.mixed.high} run as fp32 on this CPU backend "
-            "(torch.ao has no fp16 kernels); estimates for other devices use the plan")
+            f"({recipe.backend} has no fp16 kernels); estimates for other devices use the plan")
     if chosen_ms >= latency["fp32"]:
         note += (f". The chosen plan measured {chosen_ms:.3f} ms, not faster than fp32 "
                  f"({latency['fp32']:.3f} ms)")

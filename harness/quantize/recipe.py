@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import BadInput, unknown_name
 
 BACKENDS = {
+    "pt2e": "PT2E post-training static quantization (torchao X86InductorQuantizer, run by Inductor)",
     "torch": "PyTorch post-training static quantization (torch.ao, FX graph mode)",
     "onnxruntime": "ONNX export run by ONNX Runtime (fp32, or int8 QDQ static)",
     "cast": "a plain cast of every weight and activation (bf16, fp16)",
 }
-PRECISIONS_BY_BACKEND = {"torch": ("int8", "mixed"), "onnxruntime": ("fp32", "int8"),
+INT8_BACKENDS = ("pt2e", "torch")      # share the INT8 and mixed-precision machinery
+PRECISIONS_BY_BACKEND = {"pt2e": ("int8", "mixed"), "torch": ("int8", "mixed"), "onnxruntime": ("fp32", "int8"),
                          "cast": ("bf16", "fp16")}
 
 
@@ -37,10 +39,10 @@ class Mixed(_Strict):
 
 
 class Recipe(_Strict):
-    backend: str = "torch"
+    backend: str = "pt2e"
     precision: str = "int8"
     per_channel: bool = True
-    engine: str = "x86"                     # torch.backends.quantized engine
+    engine: str = "x86"                     # torch.backends.quantized engine (backend torch)
     fold_bn: bool = True
     subpixel: bool = True                   # ConvTranspose2d rewritten as Conv2d + PixelShuffle
     float_layers: list[str] = []            # layers kept in float whatever the precision
@@ -59,6 +61,9 @@ class Recipe(_Strict):
         if self.precision not in allowed:
             raise BadInput(f"{where}: backend '{self.backend}' makes precision "
                            f"{' or '.join(allowed)}, not '{self.precision}'")
+        if self.backend == "pt2e" and not self.per_channel:
+            raise BadInput(f"{where}: backend 'pt2e' quantizes weights per channel "
+                           "(X86InductorQuantizer); per_channel: false needs backend torch or onnxruntime")
         return self
 
     def digest(self) -> str:

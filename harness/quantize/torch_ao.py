@@ -93,8 +93,18 @@ def rebuild(model: nn.Module, example: tuple, state: dict, engine: str, per_chan
     return quantized
 
 
-def runtime(engine: str) -> str:
-    return f"torch {torch.__version__} int8 (torch.ao FX, {engine} engine)"
+def make(model: nn.Module, calibration: list[tuple], recipe, float_layers: Iterable[str]):
+    """The backend interface shared with ``pt2e``: (quantized model, cacheable state)."""
+    qmodel = quantize(model, calibration, recipe.engine, recipe.per_channel, float_layers)
+    return qmodel, qmodel.state_dict()
+
+
+def load(model: nn.Module, example: tuple, state: dict, recipe, float_layers: Iterable[str]):
+    return rebuild(model, example, state, recipe.engine, recipe.per_channel, float_layers)
+
+
+def runtime(recipe) -> str:
+    return f"torch {torch.__version__} int8 (torch.ao FX, {recipe.engine} engine)"
 
 
 # quantized::cat warns on every call when its inputs' scales differ; it requantizes them
