@@ -40,7 +40,7 @@ def _versions() -> dict:
     out = {"python": platform.python_version(), "harness": __version__}
     for pkg in ("torch", "torchvision", "ptflops", "numpy", "scipy", "pandas", "matplotlib", "pydantic",
                 "PyYAML", "lpips", "pytorch-fid", "facenet-pytorch", "syncnet-python",
-                "python_speech_features", "imageio-ffmpeg", "dlib-bin", "onnxruntime"):
+                "python_speech_features", "imageio-ffmpeg", "dlib-bin", "onnxruntime", "torchao"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -105,10 +105,12 @@ def _child(argv: list[str]) -> None:
     torch.set_num_threads(torch.get_num_threads())
     if not _reset_peak() or _status_kb("VmRSS") is None:
         raise SystemExit("peak memory on CPU needs Linux /proc (VmHWM and clear_refs)")
-    # made once and dropped first, so the modules and one-time state that making a model
-    # loads (torch.ao's FX machinery, ONNX Runtime) are not counted as the model's memory
+    # made and called once and dropped first, so the modules and one-time state that making
+    # and first running a model loads (torch.ao's FX machinery, ONNX Runtime, Inductor's
+    # compiler for PT2E) are not counted as the model's memory
     torch.manual_seed(args.seed)
-    materialize(variant, "cpu")
+    with torch.inference_mode():
+        materialize(variant, "cpu").model(*variant.inputs(args.batch_size))
     gc.collect()
     _trim()
     before = _status_kb("VmRSS")

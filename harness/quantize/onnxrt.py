@@ -137,6 +137,9 @@ class OrtModule(nn.Module):
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no spin-waiting after a run: idle pool threads that spin take a core from whatever
+        # runs next (the interleaved latency rounds time other variants right after this one)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.threads = threads
 

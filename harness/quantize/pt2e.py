@@ -10,6 +10,7 @@ touches the PT2E API."""
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import warnings
 from importlib.metadata import PackageNotFoundError, version
@@ -63,12 +64,14 @@ def _export(model: nn.Module, example: tuple) -> nn.Module:
     return program.module()
 
 
+@functools.lru_cache(maxsize=None)
 def reduce_range() -> bool:
     """7-bit activations where the CPU lacks VNNI (torchao's advice: the u8 x s8 products
     of older AVX2 / AVX-512 kernels can saturate)."""
     try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:     # not Linux: assume a current CPU
         return False
     return "vnni" not in flags
 

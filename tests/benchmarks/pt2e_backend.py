@@ -1,12 +1,11 @@
-"""PT2E INT8 (torchao's X86InductorQuantizer, lowered by Inductor) against the harness's
-torch.ao INT8, FP32 eager and FP32 Inductor, side by side in one run on this CPU.
+"""The harness's PT2E INT8 (default INT8 backend: torchao's X86InductorQuantizer, lowered
+by Inductor) against torch.ao INT8, FP32 eager and FP32 Inductor, side by side in one run
+on this CPU, with output errors and compile times.
 
-This decides whether a PT2E backend should replace torch.ao (deprecated) behind the
-quantization adapter: it is kept only where it is faster here. torchao is not a
-dependency of the harness; this benchmark needs it installed (``pip install
-torchao==0.18.0``) and a C++ compiler for Inductor. Weights are random (no checkpoint
-ships offline), calibration uses the harness's stand-in batches, errors are against the
-FP32 model on those inputs.
+FP32 Inductor separates what the compiler gains from what INT8 gains. PT2E runs with and
+without the sub-pixel rewrite of transposed convolutions. Weights are random (no
+checkpoint ships offline) and shared by every row; calibration uses the harness's
+stand-in batches, errors are against the FP32 model on other stand-in inputs.
 
     python tests/benchmarks/pt2e_backend.py [--models nota-wav2lip,wav2lip] [--rounds 12]
 """
@@ -21,36 +20,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from harness.derive import at_precision, get_variant  # noqa: E402
+from harness.derive import get_variant, quantized_variant  # noqa: E402
 from harness.profiling.latency import all_threads, measure_interleaved  # noqa: E402
-from harness.quantize import materialize, subpixel  # noqa: E402
+from harness.quantize import materialize  # noqa: E402
 from harness.quantize.calibration import stand_in_batches  # noqa: E402
 from harness.registry import load_builtins  # noqa: E402
 
-
-def pt2e_int8(model, example, calibration, rewrite: bool):
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
-    model = copy.deepcopy(model)
-    if rewrite:     # the harness's exact sub-pixel rewrite of stride-2 transposed convolutions
-        subpixel.rewrite(model)
-    graph = torch.export.export(model, example).module()
-    quantizer = xiq.X86InductorQuantizer()
-    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
-    prepared = prepare_pt2e(graph, quantizer)
-    with torch.no_grad():
-        for batch in calibration:          # the export is specialised to batch 1
-            for i in range(len(batch[0])):
-                prepared(*(t[i:i + 1] for t in batch))
-    return convert_pt2e(prepared)
+RECIPES = {"pt2e int8": {"backend": "pt2e", "precision": "int8"},
+           "pt2e int8 (no sub-pixel)": {"backend": "pt2e", "precision": "int8", "subpixel": False},
+           "torch.ao int8": {"backend": "torch", "precision": "int8"}}
 
 
-def compiled(model, example):
+def first_call_s(fn, example) -> float:
     t0 = time.perf_counter()
-    fn = torch.compile(model)
     with torch.no_grad():
         fn(*example)
-    return fn, time.perf_counter() - t0
+    return time.perf_counter() - t0
 
 
 def main():
@@ -58,43 +43,35 @@ def main():
     ap.add_argument("--models", default="nota-wav2lip,wav2lip")
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args()
-    try:
-        import torchao
-    except ImportError:
-        sys.exit("this benchmark needs torchao (pip install torchao==0.18.0)")
     import torch._inductor.config as inductor_config
-    inductor_config.freezing = True          # constant weights folded, as for deployment
+    from importlib.metadata import version
     load_builtins()
     threads = all_threads()
-    print(f"torch {torch.__version__}, torchao {torchao.__version__}, {threads} threads, batch 1, "
+    print(f"torch {torch.__version__}, torchao {version('torchao')}, {threads} threads, batch 1, "
           f"median of {args.rounds} interleaved rounds of 5 calls")
     for name in args.models.split(","):
         torch.manual_seed(0)
         base = get_variant(name)
         model = base.build().eval()
-        calibration = stand_in_batches(base, 8, 4, 0)
-        example = tuple(t[:1] for t in calibration[0])
+        example = base.inputs(1)
         held_out = stand_in_batches(base, 2, 1, 1)
         with torch.no_grad():
             reference = [model(*b) for b in held_out]
-        calls, notes = {"fp32 eager": model}, []
-        fn, s = compiled(copy.deepcopy(model), example)
-        calls["fp32 inductor"] = fn
-        notes.append(f"fp32 inductor compile {s:.0f} s")
-        for rewrite in (True, False):
-            label = "pt2e int8" + ("" if rewrite else " (no sub-pixel)")
-            fn, s = compiled(pt2e_int8(model, example, calibration, rewrite), example)
-            calls[label] = fn
-            with torch.no_grad():
-                err = max(float((fn(*b) - r).abs().max()) for b, r in zip(held_out, reference))
-            notes.append(f"{label}: compile {s:.0f} s, max |diff| vs fp32 {err:.2e}")
-        weights = Path(tempfile.mkdtemp()) / f"{name}.pt"    # the same weights for torch.ao
+        weights = Path(tempfile.mkdtemp()) / f"{name}.pt"     # the same weights for every row
         torch.save(model.state_dict(), weights)
-        ao = materialize(at_precision(base, "int8"), weights=str(weights)).model
-        calls["torch.ao int8 (harness)"] = ao
-        with torch.no_grad():
-            err = max(float((ao(*b) - r).abs().max()) for b, r in zip(held_out, reference))
-        notes.append(f"torch.ao int8: max |diff| vs fp32 {err:.2e}")
+        calls, notes = {"fp32 eager": model}, []
+        fn = torch.compile(copy.deepcopy(model))
+        with inductor_config.patch(freezing=True):
+            notes.append(f"fp32 inductor: first call (compile) {first_call_s(fn, example):.0f} s")
+        calls["fp32 inductor"] = lambda *x, fn=fn: _frozen(fn, x)
+        for label, recipe in RECIPES.items():
+            v = quantized_variant(base, recipe, name=f"{name}:{label}")
+            q = materialize(v, weights=str(weights)).model
+            s = first_call_s(q, example)
+            with torch.no_grad():
+                err = max(float((q(*b) - r).abs().max()) for b, r in zip(held_out, reference))
+            notes.append(f"{label}: first call {s:.0f} s, max |diff| vs fp32 {err:.2e}")
+            calls[label] = q
         with torch.no_grad():
             stats = measure_interleaved({k: (lambda f=f: f(*example)) for k, f in calls.items()},
                                         batch_size=1, threads=threads, warmup=5, rounds=args.rounds, reps=5)
@@ -102,10 +79,16 @@ def main():
         print(f"\n{name}")
         for k, st in stats.items():
             print(f"  {k:26s} {st.median_ms:8.2f} ms  {base_ms / st.median_ms:5.2f}x vs fp32 eager")
-        pt, ao_ms = stats["pt2e int8"].median_ms, stats["torch.ao int8 (harness)"].median_ms
+        pt, ao_ms = stats["pt2e int8"].median_ms, stats["torch.ao int8"].median_ms
         print(f"  pt2e int8 against torch.ao int8: {ao_ms / pt:.2f}x")
         for n in notes:
             print(f"  {n}")
+
+
+def _frozen(fn, x):
+    import torch._inductor.config as inductor_config
+    with inductor_config.patch(freezing=True):
+        return fn(*x)
 
 
 if __name__ == "__main__":

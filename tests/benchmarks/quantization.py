@@ -1,8 +1,9 @@
 """Quantized variants side by side on this CPU, measured in one run.
 
-For wav2lip and nota-wav2lip: FP32 eager, BF16, INT8 (PyTorch), ONNX Runtime FP32 and
-INT8 (both INT8 with the sub-pixel rewrite of transposed convolutions, and without it for
-comparison), and the mixed plan. Prints median latency (interleaved rounds, all threads, batch
+For wav2lip and nota-wav2lip: FP32 eager, BF16, INT8 by PT2E (the default backend:
+torchao, Inductor) and by torch.ao, ONNX Runtime FP32 and INT8 (all INT8 with the sub-pixel
+rewrite of transposed convolutions, and PT2E and ONNX Runtime without it for comparison),
+and the mixed plan (PT2E). Prints median latency (interleaved rounds, all threads, batch
 1), speedup against FP32 eager of the same model, and output error against FP32 (max
 |diff|, PSNR with peak 1, SQNR) on held-out synthetic inputs. Then the estimated
 latencies on every Jetson profile with speedups against wav2lip fp32 on the same
@@ -44,11 +45,12 @@ JETSONS = ["jetson-nano", "jetson-tx2", "jetson-xavier-nx", "jetson-agx-xavier",
 
 def variants_of(name):
     base = get_variant(name)
-    return {"fp32 eager": base, "bf16": at_precision(base, "bf16"), "int8 (torch)": at_precision(base, "int8"),
+    return {"fp32 eager": base, "bf16": at_precision(base, "bf16"), "int8 (pt2e)": at_precision(base, "int8"),
+            "int8 (torch.ao)": quantized_variant(base, {"backend": "torch", "precision": "int8"}),
             "ort fp32": quantized_variant(base, {"backend": "onnxruntime", "precision": "fp32"}),
             "ort int8": quantized_variant(base, {"backend": "onnxruntime", "precision": "int8"}),
             "mixed": at_precision(base, "mixed"),
-            "int8 no-subpx": quantized_variant(base, {"precision": "int8", "subpixel": False},
+            "pt2e no-subpx": quantized_variant(base, {"precision": "int8", "subpixel": False},
                                                name=f"{name}@int8-nosubpixel"),
             "ort int8 no-sp": quantized_variant(base, {"backend": "onnxruntime", "precision": "int8",
                                                        "subpixel": False}, name=f"{name}@ort-int8-nosubpixel")}
@@ -57,12 +59,13 @@ def variants_of(name):
 def targets(model, stats, errors):
     """The issue's targets as measured ratios (same run, same threads)."""
     ms = {label: stats[(model, label)].median_ms for label in variants_of(model)}
-    lines = [f"  {model}: int8 speedup vs fp32 eager {ms['fp32 eager'] / ms['int8 (torch)']:.2f}x; "
-             f"int8 vs ort fp32 {ms['ort fp32'] / ms['int8 (torch)']:.2f}x; "
-             f"best int8 (torch or ort) vs fp32 eager "
-             f"{ms['fp32 eager'] / min(ms['int8 (torch)'], ms['ort int8']):.2f}x",
-             f"  {model}: mixed latency / int8 latency {ms['mixed'] / ms['int8 (torch)']:.2f}; "
-             f"mixed MSE / int8 MSE {errors['mixed']['mse'] / errors['int8 (torch)']['mse']:.2f}; "
+    lines = [f"  {model}: int8 (pt2e) speedup vs fp32 eager {ms['fp32 eager'] / ms['int8 (pt2e)']:.2f}x; "
+             f"int8 (pt2e) vs ort fp32 {ms['ort fp32'] / ms['int8 (pt2e)']:.2f}x; "
+             f"int8 (pt2e) vs int8 (torch.ao) {ms['int8 (torch.ao)'] / ms['int8 (pt2e)']:.2f}x; "
+             f"best int8 vs fp32 eager "
+             f"{ms['fp32 eager'] / min(ms['int8 (pt2e)'], ms['int8 (torch.ao)'], ms['ort int8']):.2f}x",
+             f"  {model}: mixed latency / int8 latency {ms['mixed'] / ms['int8 (pt2e)']:.2f}; "
+             f"mixed MSE / int8 MSE {errors['mixed']['mse'] / errors['int8 (pt2e)']['mse']:.2f}; "
              f"mixed vs fp32 eager {ms['fp32 eager'] / ms['mixed']:.2f}x"]
     return "\n".join(lines)
 
@@ -94,7 +97,7 @@ def main():
                                     rounds=8, reps=5, device="cpu")
     print(f"host: {devices.get('host-cpu').description}, {threads} of {all_threads()} threads, batch 1, "
           f"torch {torch.__version__}\n")
-    print(f"{'model':13s} {'variant':13s} {'median ms':>9s} {'p90 ms':>7s} {'speedup':>7s} "
+    print(f"{'model':13s} {'variant':15s} {'median ms':>9s} {'p90 ms':>7s} {'speedup':>7s} "
           f"{'max|diff|':>9s} {'PSNR dB':>8s} {'SQNR dB':>8s}")
     for model in models:
         ref_cell = cells[(model, "fp32 eager")]
@@ -110,7 +113,7 @@ def main():
                 err = output_error(ref_cell.model(), cast, held_out)
             errors[label] = err
             rows.append((model, label, s.median_ms, base / s.median_ms, err))
-            print(f"{model:13s} {label:13s} {s.median_ms:9.3f} {s.p90_ms:7.3f} {base / s.median_ms:6.2f}x "
+            print(f"{model:13s} {label:15s} {s.median_ms:9.3f} {s.p90_ms:7.3f} {base / s.median_ms:6.2f}x "
                   f"{err['max_abs']:9.2e} {err['psnr_db']:8.1f} {err['sqnr_db']:8.1f}")
         mixed = cells[(model, "mixed")].provenance["quantize"]["mixed"]
         print(f"  {model} mixed: k={mixed['chosen_k']} layers kept high; rule: {mixed['rule']}")
@@ -119,7 +122,7 @@ def main():
         return
 
     print("\nestimated latency (ms, per-layer roofline; speedup against wav2lip fp32 on the same device)")
-    plans = {"fp32": "fp32 eager", "fp16": "fp32 eager", "int8": "int8 (torch)", "mixed": "mixed"}
+    plans = {"fp32": "fp32 eager", "fp16": "fp32 eager", "int8": "int8 (pt2e)", "mixed": "mixed"}
     print(f"{'device':18s} " + " ".join(f"{m[:4] + ' ' + p:>17s}" for m in models
                                           for p in plans))
     for dev in JETSONS:
@@ -139,12 +142,13 @@ def main():
           "conv blocks only)")
     roof = devices.get("host-cpu").roofline_model()
     for model in models:
-        for label, p in (("fp32 eager", "fp32"), ("int8 (torch)", "int8"), ("bf16", "bf16")):
+        for label, p in (("fp32 eager", "fp32"), ("int8 (pt2e)", "int8"), ("int8 (torch.ao)", "int8"),
+                         ("bf16", "bf16")):
             cell = cells[(model, label)]
             layers = outres_layers(cell.float_model(), cell.variant.inputs(1, dtype=torch.float32))
             est = total_ms(estimate_layers(layers, roof, {}, p))
             meas = stats[(model, label)].median_ms
-            print(f"  {model:13s} {label:13s} estimated {est:8.3f} ms  measured {meas:8.3f} ms  "
+            print(f"  {model:13s} {label:15s} estimated {est:8.3f} ms  measured {meas:8.3f} ms  "
                   f"ratio {est / meas:5.2f}")
 
 
