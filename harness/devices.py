@@ -19,6 +19,7 @@ SHIPPED = Path(__file__).with_name("device_profiles.yaml")
 REQUIRED = ("description", "peak_gops", "bandwidth_gbs", "efficiency", "launch_overhead_us", "sources")
 OPTIONAL = ("kind", "fixed_overhead_us", "calibration")
 ROOFLINE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+EFFICIENCY_FIELDS = ("compute", "memory", "small_layer_exponent", "full_eff_gflop")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,16 @@ class Roofline:
     launch_overhead_us: float
     sources: dict
     fixed_overhead_us: float = 0.0   # once per inference (engine launch, copies, sync)
+    # compute efficiency of small layers: compute_eff x (flops / full_eff_flops) ** exponent
+    # below full_eff_flops, compute_eff above it; exponent 0 is the plain roofline
+    small_layer_exponent: float = 0.0
+    full_eff_flops: float = 0.0
+
+    def compute_eff_at(self, flops: float) -> float:
+        """The compute efficiency of a layer doing ``flops`` operations."""
+        if not self.small_layer_exponent or flops >= self.full_eff_flops:
+            return self.compute_eff
+        return self.compute_eff * (max(flops, 1.0) / self.full_eff_flops) ** self.small_layer_exponent
 
     def peak_for(self, precision: str) -> tuple[float, str]:
         """(GOP/s, the precision whose peak applies): a precision the device lacks runs at
@@ -114,6 +125,19 @@ def profile_from_dict(name: str, raw, where: str) -> DeviceProfile:
     eff = raw["efficiency"]
     if not isinstance(eff, dict) or {"compute", "memory"} - set(eff):
         raise BadInput(f"{where}: device '{name}': efficiency needs compute and memory (fractions)")
+    unknown_eff = sorted(set(eff) - set(EFFICIENCY_FIELDS))
+    if unknown_eff:
+        raise BadInput(f"{where}: device '{name}': efficiency has unknown field(s) {', '.join(unknown_eff)} "
+                       f"(known: {', '.join(EFFICIENCY_FIELDS)})")
+    if ("small_layer_exponent" in eff) != ("full_eff_gflop" in eff):
+        raise BadInput(f"{where}: device '{name}': efficiency.small_layer_exponent and "
+                       "efficiency.full_eff_gflop go together")
+    exponent = eff.get("small_layer_exponent", 0)
+    if isinstance(exponent, bool) or not isinstance(exponent, (int, float)) or not 0 <= exponent <= 2:
+        raise BadInput(f"{where}: device '{name}': efficiency.small_layer_exponent must be a number "
+                       f"from 0 to 2, got {exponent!r}")
+    full_flops = (_number(eff["full_eff_gflop"], f"{where}: device '{name}': efficiency.full_eff_gflop") * 1e9
+                  if "full_eff_gflop" in eff else 0.0)
     sources = raw["sources"]
     if not isinstance(sources, dict):
         raise BadInput(f"{where}: device '{name}': sources must map each field to where its number comes from")
@@ -137,7 +161,7 @@ def profile_from_dict(name: str, raw, where: str) -> DeviceProfile:
                     _number(eff["compute"], f"{where}: device '{name}': efficiency.compute"),
                     _number(eff["memory"], f"{where}: device '{name}': efficiency.memory"),
                     _number(raw["launch_overhead_us"], f"{where}: device '{name}': launch_overhead_us"),
-                    dict(sources), float(fixed))
+                    dict(sources), float(fixed), float(exponent), full_flops)
     return DeviceProfile(name, "estimated", "", str(raw["description"]), {}, str(where), roof, calibration)
 
 

@@ -90,6 +90,7 @@ def _estimate(cell: Cell, device: str, batch_size: int, explain: bool, out: dict
            "basis": devices.get(device).basis, "fixed_overhead_us": roof.fixed_overhead_us,
            "description": devices.get(device).description,
            "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
+           "small_layer_exponent": roof.small_layer_exponent, "full_eff_flops": roof.full_eff_flops,
            "launch_overhead_us": roof.launch_overhead_us, "sources": roof.sources}
     if explain:
         out["explain"] = {"device": device, "text": explain_text(layers),

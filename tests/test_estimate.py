@@ -55,18 +55,22 @@ def test_roofline_arithmetic_and_precision_fallback():
 
 
 def test_host_fit_recovers_known_factors():
-    from harness.profiling.host_roofline import fit
+    from harness.profiling.host_roofline import fit, predict_us
     rng = np.random.default_rng(0)
-    samples = []
-    for i in range(30):  # compute-bound, memory-bound and overhead-bound thirds
-        flops = [rng.uniform(1e7, 1e9), rng.uniform(1e5, 1e6), rng.uniform(1e3, 1e5)][i % 3]
-        nbytes = [rng.uniform(1e4, 1e6), rng.uniform(1e6, 1e8), rng.uniform(1e2, 1e4)][i % 3]
-        t = max(flops / (200 * 1e3 * 0.3), nbytes / (50 * 1e3 * 0.5)) + 20.0
-        samples.append({"flops": flops, "bytes": nbytes, "measured_us": t})
-    ec, em, oh, rmse = fit(samples, 200, 50)
-    # the grid steps are ~12% (compute) and ~16% (memory) apart
-    assert ec == pytest.approx(0.3, rel=0.15) and em == pytest.approx(0.5, rel=0.2)
-    assert oh == pytest.approx(20, abs=4) and rmse < 0.1
+    truth = {"compute_eff": 0.6, "memory_eff": 0.3, "launch_overhead_us": 20.0,
+             "small_layer_exponent": 0.4, "full_eff_flops": 2e8}
+    flops = 10 ** rng.uniform(5, 9.5, 60)              # small (slow) to big (full efficiency) layers
+    nbytes = 10 ** rng.uniform(3, 7.5, 60)              # some memory-bound
+    t = predict_us(truth, flops, nbytes, 200, 50)
+    got = fit([{"flops": f, "bytes": b, "measured_us": x} for f, b, x in zip(flops, nbytes, t)], 200, 50)
+    assert got["compute_eff"] == pytest.approx(0.6, rel=0.05) and got["memory_eff"] == pytest.approx(0.3, rel=0.05)
+    assert got["launch_overhead_us"] == pytest.approx(20, rel=0.1)
+    assert got["small_layer_exponent"] == pytest.approx(0.4, rel=0.1)
+    assert got["full_eff_flops"] == pytest.approx(2e8, rel=0.15) and got["rms_log_error"] < 0.02
+    # the estimator applies the same law: a layer 100x below full_eff_flops runs at 0.6 x 0.01 ** 0.4
+    roof = Roofline({"fp32": 200.0}, 50.0, 0.6, 0.3, 20.0, {}, 0.0, 0.4, 2e8)
+    assert roof.compute_eff_at(2e6) == pytest.approx(0.6 * 0.01 ** 0.4)
+    assert roof.compute_eff_at(4e8) == 0.6
 
 
 def test_estimated_latency_in_a_suite_and_profile(tmp_path):
@@ -111,7 +115,16 @@ def test_bad_device_profile_and_unknown_device_exit_2(tmp_path):
     f.write_text(f.read_text().replace("launch_overhead_us: c}", "launch_overhead_us: c, bandwidth_gbs: d}"))
     r = cli("profile", "nota-wav2lip", "--device", "my-board", "--devices", f, "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["latency_ms_estimated"]["device"] == "my-board"
+    plain = json.loads(r.stdout)["latency_ms_estimated"]
+    assert plain["device"] == "my-board"
+    f.write_text(f.read_text().replace("memory: 0.5}", "memory: 0.5, small_layer_exponent: 0.5}"))
+    r = cli("list", "devices", "--devices", f)
+    assert r.returncode == 2 and "my-board" in r.stderr and "full_eff_gflop" in r.stderr
+    f.write_text(f.read_text().replace("small_layer_exponent: 0.5}", "small_layer_exponent: 0.5, full_eff_gflop: 1}"))
+    r = cli("profile", "nota-wav2lip", "--device", "my-board", "--devices", f, "--json")
+    assert r.returncode == 0, r.stderr
+    slow = json.loads(r.stdout)["latency_ms_estimated"]   # every nota-wav2lip layer is under 1 GFLOP
+    assert slow["small_layer_exponent"] == 0.5 and slow["value"] > plain["value"]
     s = tmp_path / "s.yaml"
     write_suite(s, metrics=["latency_ms@jetson-nanoo"])
     r = cli("run", s, "--out", tmp_path / "run")

@@ -179,6 +179,9 @@ def test_pt2e_rebuilds_exactly_from_its_cached_state_and_compiles_per_thread_cou
         torch.set_num_threads(before)
     assert torch.equal(again(x), out) and (out_1 - out).abs().max() < 1e-5
     assert len(q._compiled) == 2 if before != 1 else len(q._compiled) == 1
+    # another input signature compiles its own code; a non-contiguous input is made contiguous
+    assert (q(x[:2]) - out[:2]).abs().max() < 1e-5
+    assert (q(x.transpose(2, 3).contiguous().transpose(2, 3)) - out).abs().max() < 1e-5
     with torch.no_grad():
         assert 0 < (out - model(x)).abs().max() < 0.05
     ops = {str(n.target) for n in q.graph.graph.nodes if n.op == "call_function"}

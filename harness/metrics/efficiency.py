@@ -109,6 +109,8 @@ def estimated_latency(device: str) -> Metric:
                                              if x.precision != x.runs_at},
                                 "peak_gops": roof.peak_gops, "bandwidth_gbs": roof.bandwidth_gbs,
                                 "compute_eff": roof.compute_eff, "memory_eff": roof.memory_eff,
+                                "small_layer_exponent": roof.small_layer_exponent,
+                                "full_eff_flops": roof.full_eff_flops,
                                 "launch_overhead_us": roof.launch_overhead_us,
                                 "fixed_overhead_us": roof.fixed_overhead_us,
                                 "basis": profile.basis, "sources": roof.sources})

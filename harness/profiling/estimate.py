@@ -2,7 +2,9 @@
 
 Each convolution or linear layer costs max(compute time, memory time) plus a launch
 overhead: compute = 2 x executed MACs / (dense peak at the layer's precision x compute
-efficiency); memory = (weights + input + output activations, in bytes at that
+efficiency), where a profile may make small layers less efficient than big ones
+(efficiency x (flops / full_eff_flops) ** small_layer_exponent below full_eff_flops);
+memory = (weights + input + output activations, in bytes at that
 precision) / (bandwidth x memory efficiency). Normalisation and activation layers are
 taken as fused into the convolution before them (as TensorRT and ONNX Runtime do).
 Transposed convolutions cost the work they do: input elements x out channels x kernel.
@@ -15,7 +17,7 @@ from math import prod
 from .macs import LayerCount
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
-VERSION = "roofline-v1"
+VERSION = "roofline-v2"
 
 
 @dataclass
@@ -51,7 +53,7 @@ def estimate_layers(rows: list[LayerCount], roof, plan: dict[str, str], default:
         b = BYTES[runs_at]
         macs = executed_macs(r)
         nbytes = int(r.params * b + (prod(r.in_shape) + prod(r.out_shape)) * b)
-        compute = 2 * macs / (peak * 1e9 * roof.compute_eff) * 1e6
+        compute = 2 * macs / (peak * 1e9 * roof.compute_eff_at(2 * macs)) * 1e6
         memory = nbytes / (roof.bandwidth_gbs * 1e9 * roof.memory_eff) * 1e6
         out.append(LayerEstimate(r.name, r.kind, p, runs_at, macs, nbytes, 2 * macs / max(nbytes, 1),
                                  "compute" if compute >= memory else "memory", compute, memory,

@@ -137,9 +137,11 @@ class OrtModule(nn.Module):
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # no spin-waiting after a run: idle pool threads that spin take a core from whatever
-        # runs next (the interleaved latency rounds time other variants right after this one)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # pool threads spin within a run (ONNX Runtime's default: parking them between its
+        # many short parallel sections cost 1.24x on nota-wav2lip fp32) but stop when it
+        # returns: spinning after it would take a core from whatever runs next (the
+        # interleaved latency rounds time other variants right after this one)
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.threads = threads
 

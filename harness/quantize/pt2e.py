@@ -2,16 +2,18 @@
 
 The float model is captured by ``torch.export`` with a dynamic batch dimension, annotated
 by torchao's ``X86InductorQuantizer`` (per-channel int8 weights, uint8 activations with
-histogram observers), calibrated, converted, and compiled by ``torch.compile`` with
-weight freezing. Compilation is lazy and happens once per input shape and thread count
+histogram observers), calibrated, converted, and compiled by Inductor with weight
+freezing. Compilation is lazy and happens once per input shape and thread count
 (Inductor bakes the thread count into its kernels); Inductor's own on-disk cache makes the
 next process's compilation shorter. Like ``torch_ao``, this module is the only place that
 touches the PT2E API."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import io
+import logging
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Iterable
@@ -39,9 +41,24 @@ def require() -> None:
                        f"(g++ or clang++) on PATH: {exc}") from None
 
 
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """Warnings and a torch logger's messages below ERROR silenced (torch's notes to its own
+    developers, such as a deprecated registration inside torchao, or "No CUDA runtime is
+    found" on a CPU host, are not the user's to act on)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def _api():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet("torch.utils._pytree"):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
     return prepare_pt2e, convert_pt2e, xiq
@@ -147,21 +164,24 @@ def rebuild(model: nn.Module, example: tuple, qparams: dict, float_layers: Itera
 
 
 class PT2EModule(nn.Module):
-    """A converted PT2E graph, compiled by Inductor on first call per thread count."""
+    """A converted PT2E graph, compiled by Inductor (``torch._inductor.compile``, weights
+    frozen) on first call for each thread count and input signature (shapes, dtypes).
+    The compiled code is called directly: the signature check here replaces Dynamo's
+    guards, and Inductor's debugging size asserts are left out of the generated code
+    (measured: 0.2 to 0.3 ms a call on a 2 ms model)."""
 
     def __init__(self, graph: nn.Module):
         super().__init__()
         self.graph = graph
-        self._compiled: dict[int, object] = {}
+        self._compiled: dict[tuple, object] = {}
 
     def forward(self, *inputs):
-        import torch._inductor.config as inductor_config
-        threads = torch.get_num_threads()
-        fn = self._compiled.get(threads)
-        if fn is None:   # a graph copy of its own: compiled code is cached per code object
-            fn = self._compiled[threads] = torch.compile(copy.deepcopy(self.graph), dynamic=False)
-        with torch.no_grad(), inductor_config.patch(freezing=True), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        inputs = tuple(t.contiguous() for t in inputs)
+        key = (torch.get_num_threads(),) + tuple((tuple(t.shape), t.dtype) for t in inputs)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = self._compiled[key] = _compile(self.graph, inputs)
+        with torch.no_grad():
             return fn(*inputs)
 
     def serialized_bytes(self) -> int:
@@ -177,6 +197,15 @@ class PT2EModule(nn.Module):
         buf = io.BytesIO()
         torch.save(tensors, buf)
         return buf.getbuffer().nbytes
+
+
+def _compile(graph: nn.Module, inputs: tuple):
+    """Inductor's code for ``graph`` at these inputs (a copy of the graph: freezing folds
+    its weights into constants)."""
+    import torch._inductor.config as inductor_config
+    with _quiet("torch.utils.cpp_extension"), torch.no_grad(), inductor_config.patch(
+            freezing=True, size_asserts=False, alignment_asserts=False):
+        return torch._inductor.compile(copy.deepcopy(graph), list(inputs))
 
 
 def runtime(recipe=None) -> str:
