@@ -47,6 +47,21 @@ def test_fit_recovers_known_parameters_from_synthetic_measurements():
     assert got.rms_log_error < 0.01
 
 
+def test_fit_recovers_a_small_layer_efficiency_law():
+    rng = np.random.default_rng(1)
+    terms = []
+    for _ in range(16):
+        n = int(rng.integers(10, 80))
+        terms.append((rng.lognormal(2.0, 1.5, n), rng.lognormal(1.0, 1.5, n)))
+    truth = Fit(0.8, 0.6, 20.0, 300.0, 0.0, small_layer_exponent=0.4, full_eff_us=30.0)
+    measured = predict_ms(terms, 0.8, 0.6, 20.0, 300.0, 0.4, 30.0)
+    got = fit(terms, measured)
+    assert got.rms_log_error < 0.01
+    assert got.small_layer_exponent == pytest.approx(0.4, abs=0.08) and got.full_eff_us == pytest.approx(30, rel=0.3)
+    assert got.compute_eff == pytest.approx(truth.compute_eff, rel=0.1)
+    assert got.memory_eff == pytest.approx(truth.memory_eff, rel=0.05)
+
+
 def test_network_layers_count_unfusable_norms():
     from harness.devices import devices
     from harness.registry import load_builtins
@@ -67,7 +82,7 @@ def test_calibrated_profile_loads_and_estimates_stay_labelled(tmp_path):
     import yaml
     data = tmp_path / "cal.csv"
     nets = {"resnet18": 11.4, "resnet34": 20.2, "squeezenet1_1": 4.34, "alexnet": 14.7,
-            "squeezenet1_0": 7.6, "resnet50": 29.8}
+            "squeezenet1_0": 7.6, "resnet50": 29.8, "resnet101": 51.1}
     data.write_text(HEADER + "".join(ROW.replace("resnet18", n).replace("11.4", str(t)) for n, t in nets.items()))
     out = tmp_path / "nano.yaml"
     r = cli("devices", "calibrate", "--data", data, "--out", out, "--no-loo")

@@ -7,12 +7,15 @@ The architectures are rebuilt from torchvision without weights, counted layer by
 and the estimator's free numbers are fitted per device and precision:
 
     latency = fixed + sum over layers of
-              (max(compute at peak / compute_eff, memory at bandwidth / memory_eff) + per_layer)
+              (max(compute at peak / eff(layer), memory at bandwidth / memory_eff) + per_layer)
+    eff(layer) = compute_eff x min(1, compute at peak / full_eff) ** small_layer_exponent
 
 where the layers are the convolutions and linear layers plus the batch norms that do not
 follow a convolution (those cannot be folded); activations, pooling and additions are taken
-as fused into or hidden behind them. The fit minimises squared log error: a coarse grid, then Nelder-Mead from the
-best grid point. Leave-one-network-out error is the estimator's honest accuracy."""
+as fused into or hidden behind them. Small layers may run below the big layers' compute
+efficiency (the exponent; 0 is the plain roofline). The fit minimises squared log error: a
+coarse grid of the plain roofline, then Nelder-Mead over all six numbers from the best grid
+point. Leave-one-network-out error is the estimator's honest accuracy."""
 from __future__ import annotations
 
 import csv
@@ -54,6 +57,8 @@ class Fit:
     layer_us: float
     fixed_us: float
     rms_log_error: float
+    small_layer_exponent: float = 0.0
+    full_eff_us: float = 0.0       # compute time at peak (us) from which a layer runs at compute_eff
 
     def as_dict(self) -> dict:
         return {k: float(f"{v:.4g}") for k, v in asdict(self).items()}
@@ -146,27 +151,41 @@ def layer_terms(layers, roof, precision: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([e.compute_us for e in est]), np.array([e.memory_us for e in est])
 
 
-def predict_ms(terms, compute_eff, memory_eff, layer_us, fixed_us) -> np.ndarray:
-    return np.array([(fixed_us + np.maximum(c / compute_eff, m / memory_eff).sum() + layer_us * len(c))
-                     / 1000 for c, m in terms])
+def _efficiency(c: np.ndarray, compute_eff: float, exponent: float, full_us: float) -> np.ndarray:
+    if not exponent:
+        return np.full_like(c, compute_eff)
+    return compute_eff * np.minimum(1.0, np.maximum(c, 1e-9) / full_us) ** exponent
+
+
+def predict_ms(terms, compute_eff, memory_eff, layer_us, fixed_us, exponent=0.0, full_us=0.0) -> np.ndarray:
+    return np.array([(fixed_us + np.maximum(c / _efficiency(c, compute_eff, exponent, full_us), m / memory_eff).sum()
+                      + layer_us * len(c)) / 1000 for c, m in terms])
+
+
+def _predict(terms, f: Fit) -> np.ndarray:
+    return predict_ms(terms, f.compute_eff, f.memory_eff, f.layer_us, f.fixed_us, f.small_layer_exponent,
+                      f.full_eff_us)
 
 
 def _loss_fn(terms, measured_ms):
-    """Mean squared log error as a function of the four numbers (layers flattened once)."""
+    """Mean squared log error as a function of the six numbers (layers flattened once)."""
     c, m = np.concatenate([t[0] for t in terms]), np.concatenate([t[1] for t in terms])
     starts = np.cumsum([0] + [len(t[0]) for t in terms])[:-1]
     n_layers = np.array([len(t[0]) for t in terms], float)
     log_t = np.log(np.asarray(measured_ms, float))
 
     def loss(p) -> float:
-        ec, em, layer_us, fixed_us = p
-        pred = (fixed_us + np.add.reduceat(np.maximum(c / ec, m / em), starts) + layer_us * n_layers) / 1000
+        ec, em, layer_us, fixed_us, exponent, full_us = p
+        layer = np.maximum(c / _efficiency(c, ec, exponent, full_us), m / em)
+        pred = (fixed_us + np.add.reduceat(layer, starts) + layer_us * n_layers) / 1000
         return float(np.mean((np.log(pred) - log_t) ** 2))
     return loss
 
 
 def fit(terms: list[tuple[np.ndarray, np.ndarray]], measured_ms) -> Fit:
-    """Least squared log error over a grid, refined by Nelder-Mead (efficiencies <= 2)."""
+    """Least squared log error over a grid of the plain roofline, refined by Nelder-Mead
+    over all six numbers (efficiencies <= 2, exponent 0 to 2) from the best grid point,
+    with and without a small-layer law to start from; the best of those is kept."""
     from scipy.optimize import minimize
     measured_ms = np.asarray(measured_ms, float)
     log_t = np.log(measured_ms * 1000)
@@ -182,18 +201,24 @@ def fit(terms: list[tuple[np.ndarray, np.ndarray]], measured_ms) -> Fit:
             err = ((np.log(fx + rooftime[i, j] + oh * n_layers) - log_t) ** 2).mean(-1)
             a, b = np.unravel_index(np.argmin(err), err.shape)
             if err[a, b] < best[0]:
-                best = (float(err[a, b]), (ec[i], em[j], GRID["layer_us"][a], GRID["fixed_us"][b]))
-    x0 = np.array([math.log(best[1][0]), math.log(best[1][1]), math.log1p(best[1][2]), math.log1p(best[1][3])])
+                best = (float(err[a, b]), (ec[i], em[j], GRID["layer_us"][a], GRID["fixed_us"][b], 0.0, 1.0))
+    x0 = [math.log(best[1][0]), math.log(best[1][1]), math.log1p(best[1][2]), math.log1p(best[1][3])]
 
     def unpack(x):
         return (min(math.exp(x[0]), 2.0), min(math.exp(x[1]), 2.0), math.expm1(max(x[2], 0.0)),
-                math.expm1(max(x[3], 0.0)))
+                math.expm1(max(x[3], 0.0)), min(max(float(x[4]), 0.0), 2.0), math.exp(x[5]))
 
     loss = _loss_fn(terms, measured_ms)
-    res = minimize(lambda x: loss(unpack(x)), x0, method="Nelder-Mead",
-                   options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 800})
-    p = unpack(res.x) if res.fun <= best[0] else best[1]
-    return Fit(*p, rms_log_error=math.sqrt(loss(p)))
+    p, p_loss = best[1], best[0]
+    for exponent, full_us in ((0.0, 1.0), (0.3, 3.0), (0.3, 30.0)):
+        res = minimize(lambda x: loss(unpack(x)), np.array(x0 + [exponent, math.log(full_us)]),
+                       method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9, "maxiter": 1500})
+        if res.fun < p_loss:
+            p, p_loss = unpack(res.x), res.fun
+    ec_, em_, layer_us, fixed_us, exponent, full_us = p
+    if exponent == 0.0:
+        full_us = 0.0
+    return Fit(ec_, em_, layer_us, fixed_us, math.sqrt(loss(p)), exponent, full_us)
 
 
 def leave_one_out(terms, measured_ms) -> np.ndarray:
@@ -203,7 +228,7 @@ def leave_one_out(terms, measured_ms) -> np.ndarray:
     for i in range(len(terms)):
         keep = [j for j in range(len(terms)) if j != i]
         f = fit([terms[j] for j in keep], measured_ms[keep])
-        out[i] = predict_ms([terms[i]], f.compute_eff, f.memory_eff, f.layer_us, f.fixed_us)[0]
+        out[i] = _predict([terms[i]], f)[0]
     return out
 
 
@@ -217,16 +242,15 @@ def calibrate_device(profile, rows: list[Measurement], loo: bool = True) -> dict
     out = {}
     for precision in sorted({r.precision for r in rows}):
         sel = [r for r in rows if r.precision == precision]
-        if len(sel) < 5:
+        if len(sel) < 7:
             raise BadInput(f"device '{profile.name}': {len(sel)} {precision} measurements; "
-                           "a fit of 4 numbers needs at least 5")
+                           "a fit of 6 numbers needs at least 7")
         terms = [layer_terms(network_layers(r.network, r.batch, r.input), roof, precision) for r in sel]
         measured = np.array([r.latency_ms for r in sel])
         f = fit(terms, measured)
         entry = {"fit": f.as_dict(), "networks": [r.network for r in sel],
                  "measured_ms": [r.latency_ms for r in sel],
-                 "fitted_ms": [round(float(x), 4) for x in predict_ms(
-                     terms, f.compute_eff, f.memory_eff, f.layer_us, f.fixed_us)],
+                 "fitted_ms": [round(float(x), 4) for x in _predict(terms, f)],
                  "sources": sorted({r.source for r in sel}),
                  "runtime": sorted({r.runtime for r in sel})}
         if loo:
@@ -262,9 +286,13 @@ def calibrated_profile(profile, fits: dict, data: Path) -> dict:
                                            "applies to every precision"))
     sources = {k: v for k, v in roof.sources.items() if k in ("peak_gops", "bandwidth_gbs")}
     sources.update(efficiency=fitted, launch_overhead_us=fitted, fixed_overhead_us=fitted)
+    efficiency = {"compute": f["compute_eff"], "memory": f["memory_eff"]}
+    if f.get("small_layer_exponent"):   # the full-efficiency size in flops at the fit's precision's peak
+        efficiency.update(small_layer_exponent=f["small_layer_exponent"],
+                          full_eff_gflop=float(f"{f['full_eff_us'] * roof.peak_for(precision)[0] * 1e-6:.4g}"))
     return {"description": profile.description, "peak_gops": dict(roof.peak_gops),
             "bandwidth_gbs": roof.bandwidth_gbs,
-            "efficiency": {"compute": f["compute_eff"], "memory": f["memory_eff"]},
+            "efficiency": efficiency,
             "launch_overhead_us": f["layer_us"], "fixed_overhead_us": f["fixed_us"],
             "sources": sources,
             "calibration": {p: {"data": shown, "sha256": sha, "fit": c["fit"], "networks": c["networks"],

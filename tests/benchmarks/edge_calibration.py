@@ -1,8 +1,8 @@
 """Accuracy of the edge latency estimator on public measurements (no Wav2Lip in them).
 
-For each device in harness/calibration/jetson_tensorrt.csv: fit the estimator's four free
-numbers (compute and memory efficiency, per-layer and per-inference overhead) to every
-network, and leave each network out in turn to predict it from a fit to the others. The
+For each device in harness/calibration/jetson_tensorrt.csv: fit the estimator's six free
+numbers (compute and memory efficiency, per-layer and per-inference overhead, and the
+small-layer efficiency law: exponent and full-efficiency size) to every network, and leave each network out in turn to predict it from a fit to the others. The
 leave-one-network-out error is the honest accuracy of the estimator on networks it was not
 fitted to. Also shown: the error of the previous shared assumption (40% compute, 60%
 memory efficiency, 15 us per layer, nothing per inference) on the same data.
