@@ -12,6 +12,7 @@ a bounded time budget; one that stays unstable says so in its statistics."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import statistics
 import time
@@ -180,6 +181,21 @@ def measure_stable(calls: dict[str, Callable[[], object]], *, threads: int, rule
     return out
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while timing (as ``timeit`` does), after one
+    collection: a process holding many models (compiled graphs are large object graphs)
+    otherwise pays full collections inside whichever timed call triggers them."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def measure_interleaved(calls: dict[str, Callable[[], object]], *, batch_size: int, threads: int,
                         warmup: int, rounds: int, reps: int, device: str | torch.device = "cpu",
                         warmup_s: float = 0.5,
@@ -197,7 +213,7 @@ def measure_interleaved(calls: dict[str, Callable[[], object]], *, batch_size: i
     snapshot = snapshot or (cpu_snapshot if device.type == "cpu" else (lambda: None))
     times: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
-    with num_threads(threads), torch.inference_mode():
+    with num_threads(threads), torch.inference_mode(), _gc_paused():
         for name in names:
             t0, n = time.perf_counter(), 0
             while n < warmup or time.perf_counter() - t0 < warmup_s:

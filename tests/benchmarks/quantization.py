@@ -95,8 +95,10 @@ def main():
     with torch.inference_mode():
         stats = measure_interleaved(calls, batch_size=1, threads=threads, warmup=3, warmup_s=0.5,
                                     rounds=8, reps=5, device="cpu")
+    load = next(iter(stats.values())).other_load
     print(f"host: {devices.get('host-cpu').description}, {threads} of {all_threads()} threads, batch 1, "
-          f"torch {torch.__version__}\n")
+          f"torch {torch.__version__}; other processes used "
+          f"{'an unknown number of' if load is None else f'{load:.2f}'} cores while timing\n")
     print(f"{'model':13s} {'variant':15s} {'median ms':>9s} {'p90 ms':>7s} {'speedup':>7s} "
           f"{'max|diff|':>9s} {'PSNR dB':>8s} {'SQNR dB':>8s}")
     for model in models:
