@@ -39,9 +39,9 @@ class Roofline:
 
     def compute_eff_at(self, flops: float) -> float:
         """The compute efficiency of a layer doing ``flops`` operations."""
-        if not self.small_layer_exponent or flops >= self.full_eff_flops:
-            return self.compute_eff
-        return self.compute_eff * (max(flops, 1.0) / self.full_eff_flops) ** self.small_layer_exponent
+        from .profiling.estimate import small_layer_efficiency
+        return float(small_layer_efficiency(self.compute_eff, flops, self.small_layer_exponent,
+                                            self.full_eff_flops))
 
     def peak_for(self, precision: str) -> tuple[float, str]:
         """(GOP/s, the precision whose peak applies): a precision the device lacks runs at

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
+from .estimate import estimate_layers, small_layer_efficiency
 
 DATA = Path(__file__).resolve().parents[1] / "calibration" / "jetson_tensorrt.csv"
 COLUMNS = ("network", "device", "precision", "batch", "input", "latency", "unit", "runtime", "source")
@@ -145,20 +146,13 @@ def network_layers(network: str, batch: int, shape: tuple) -> tuple:
 def layer_terms(layers, roof, precision: str) -> tuple[np.ndarray, np.ndarray]:
     """Per layer: compute time at full peak and memory time at full bandwidth (us)."""
     from ..devices import Roofline
-    from .estimate import estimate_layers
     ideal = Roofline(roof.peak_gops, roof.bandwidth_gbs, 1.0, 1.0, 0.0, {})
     est = estimate_layers(list(layers), ideal, {}, precision)
     return np.array([e.compute_us for e in est]), np.array([e.memory_us for e in est])
 
 
-def _efficiency(c: np.ndarray, compute_eff: float, exponent: float, full_us: float) -> np.ndarray:
-    if not exponent:
-        return np.full_like(c, compute_eff)
-    return compute_eff * np.minimum(1.0, np.maximum(c, 1e-9) / full_us) ** exponent
-
-
 def predict_ms(terms, compute_eff, memory_eff, layer_us, fixed_us, exponent=0.0, full_us=0.0) -> np.ndarray:
-    return np.array([(fixed_us + np.maximum(c / _efficiency(c, compute_eff, exponent, full_us), m / memory_eff).sum()
+    return np.array([(fixed_us + np.maximum(c / small_layer_efficiency(compute_eff, c, exponent, full_us), m / memory_eff).sum()
                       + layer_us * len(c)) / 1000 for c, m in terms])
 
 
@@ -176,7 +170,7 @@ def _loss_fn(terms, measured_ms):
 
     def loss(p) -> float:
         ec, em, layer_us, fixed_us, exponent, full_us = p
-        layer = np.maximum(c / _efficiency(c, ec, exponent, full_us), m / em)
+        layer = np.maximum(c / small_layer_efficiency(ec, c, exponent, full_us), m / em)
         pred = (fixed_us + np.add.reduceat(layer, starts) + layer_us * n_layers) / 1000
         return float(np.mean((np.log(pred) - log_t) ** 2))
     return loss

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from math import prod
 
+import numpy as np
+
 from .macs import LayerCount
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
@@ -36,6 +38,16 @@ class LayerEstimate:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def small_layer_efficiency(compute_eff: float, work, exponent: float, full_work: float):
+    """Compute efficiency of layers doing ``work`` (flops, or compute time at peak, in the
+    unit of ``full_work``): ``compute_eff`` from ``full_work`` up, scaled by
+    (work / full_work) ** exponent below it; exponent 0 is the plain roofline."""
+    work = np.asarray(work, float)
+    if not exponent:
+        return np.full_like(work, compute_eff)
+    return compute_eff * np.minimum(1.0, np.maximum(work, 1e-9) / full_work) ** exponent
 
 
 def executed_macs(row: LayerCount) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..cache import cache_root, write_atomic
 from ..host import host_description
+from .estimate import BYTES, executed_macs, small_layer_efficiency
 from .latency import all_threads, measure_interleaved, num_threads
 from .macs import outres_layers
 
@@ -85,7 +86,8 @@ def measure_bandwidth() -> float:
 def predict_us(params: dict, flops, nbytes, peak: float, bw: float) -> np.ndarray:
     """The estimator's per-layer time (us) with these fitted numbers (see ``Roofline``)."""
     flops, nbytes = np.asarray(flops, float), np.asarray(nbytes, float)
-    eff = params["compute_eff"] * np.minimum(1.0, flops / params["full_eff_flops"]) ** params["small_layer_exponent"]
+    eff = small_layer_efficiency(params["compute_eff"], flops, params["small_layer_exponent"],
+                                 params["full_eff_flops"])
     return (np.maximum(flops / (peak * 1e3 * eff), nbytes / (bw * 1e3 * params["memory_eff"]))
             + params["launch_overhead_us"])
 
@@ -130,7 +132,6 @@ def _key() -> str:
 
 
 def calibrate() -> dict:
-    from .estimate import BYTES, executed_macs
     with num_threads(all_threads()), torch.inference_mode():
         peaks, bw = measure_peaks(), measure_bandwidth()
         calls, samples = {}, []
