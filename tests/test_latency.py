@@ -33,6 +33,15 @@ def test_threads_are_restored():
     assert torch.get_num_threads() == before
 
 
+def test_garbage_collector_is_paused_while_timing_and_restored():
+    import gc
+    seen = []
+    assert gc.isenabled()
+    measure_interleaved({"x": lambda: seen.append(gc.isenabled())}, batch_size=1, threads=1, warmup=1,
+                        warmup_s=0, rounds=2, reps=2)
+    assert seen and not any(seen) and gc.isenabled()
+
+
 def _erratic():
     """A call whose duration swings between nothing and 20 ms: CV near 1 on any machine
     (load only lengthens the short calls)."""
