@@ -138,6 +138,16 @@ def _load(path: Path) -> dict:
                        "from the one before") from None
 
 
+def _check_identity(path: Path, state: dict, recipe_sha256: str, data_sha256: Optional[str]) -> None:
+    """A checkpoint resumes only the training that wrote it: same recipe, same data."""
+    for what, theirs, ours in (("recipe (or its settings)", state.get("recipe_sha256"), recipe_sha256),
+                               ("training data", state.get("data_sha256"), data_sha256)):
+        if theirs != ours:
+            raise BadInput(f"{path}: this checkpoint was written for another {what} (sha256 "
+                           f"{str(theirs)[:16]}...), not this run's (sha256 {str(ours)[:16]}...); "
+                           "use another --out folder or delete it to start over")
+
+
 def _schedule(opt: torch.optim.Optimizer, recipe: Recipe):
     o = recipe.optimiser
 
@@ -223,10 +233,12 @@ def _stopped(label: str, step: int, what: str, value: float, ckdir: Path) -> Tra
 # ------------------------------------------------------------------ the loop
 
 def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str = "cpu",
-          progress: bool = True, label: str = "") -> Outcome:
+          progress: bool = True, label: str = "", data_sha256: Optional[str] = None) -> Outcome:
     """Train (or resume training) ``trainable`` by ``recipe``, writing under ``out_dir``:
     ``checkpoints/step-*.pt`` (the last ``keep_last``), ``best.pt``, ``final.pt`` (the
-    exported model's state dict), ``log.jsonl`` and ``curve.png``."""
+    exported model's state dict), ``log.jsonl`` and ``curve.png``. ``data_sha256`` (the
+    content digest of the training data) is kept in every checkpoint; a resume onto other
+    data, like one under another recipe, is refused."""
     from tqdm import tqdm
     out = Path(out_dir)
     dev = torch.device(device)
@@ -249,9 +261,7 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
     found = checkpoints(ckdir)
     if found:
         state = _load(found[-1])
-        if state.get("recipe_sha256") != recipe.digest():
-            raise BadInput(f"{out}: holds checkpoints of another recipe (or other settings); use "
-                           "another --out folder or delete it to start over")
+        _check_identity(found[-1], state, recipe.digest(), data_sha256)
         trainable.load_state_dict(state["trainable"])
         opt.load_state_dict(state["optimiser"])
         sched.load_state_dict(state["scheduler"])
@@ -322,7 +332,7 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
                     "trainable": trainable.state_dict(), "optimiser": opt.state_dict(),
                     "scheduler": sched.state_dict(), "extra": trainable.extra_state(),
                     "rng": torch.get_rng_state(), "step": step, "best": best, "best_step": best_step,
-                    "recipe_sha256": recipe.digest()})
+                    "recipe_sha256": recipe.digest(), "data_sha256": data_sha256})
                 for old in checkpoints(ckdir)[:-recipe.keep_last]:
                     old.unlink()
         bar.update(1)

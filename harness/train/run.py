@@ -1,8 +1,9 @@
 """Trained models, materialised once: a training spec (recipe, parent variant, teacher,
 expert, data) is trained into ``$AVATARBENCH_CACHE/trained/LABEL-KEY/`` and reused while
 nothing that made it changed. The key hashes the recipe, the parent (its architecture and
-initial values), the teacher's and expert's keys, the training data and the package
-versions. A killed training resumes from its last checkpoint on the next request.
+initial values), the teacher's and expert's keys, the content of the training data
+(``data_fingerprint``) and the package versions; checkpoints carry the recipe's and the
+data's digests, and a resume onto other data or another recipe is refused. A killed training resumes from its last checkpoint on the next request.
 
 A spec is a plain mapping (it travels in plans and records):
 ``{"label", "recipe": name or path, "overrides": {...}, "from": variant,
@@ -43,23 +44,32 @@ def _init_model(spec: dict, recipe: Recipe) -> torch.nn.Module:
 
 
 def data_fingerprint(root: str | Path) -> dict:
-    """The training and validation clips: names, frame counts and audio sizes."""
+    """What a training run learns from, by content: the train and validation filelists and
+    every file of the clips they list (frames and audio), plus the synthetic generator's
+    version and spec where the data is the harness's own. Two data sets that differ in any
+    byte (another synthetic seed, an edited frame) have different digests."""
+    from ..cache import content_digests, file_sha256
     root = Path(root)
     h = hashlib.sha256()
+    rels: list[str] = []
     clips = 0
     for split in ("train", "val"):
         fl = root / "filelists" / f"{split}.txt"
         if not fl.is_file():
             continue
+        h.update(f"filelist {split} {file_sha256(fl)}\n".encode())
         for line in fl.read_text().split():
             d = root / line
             if d.is_dir():
                 clips += 1
-                names = sorted(p.name for p in d.iterdir())
-                audio = d / "audio.wav"
-                h.update(f"{split}/{line}:{len(names)}:{audio.stat().st_size if audio.is_file() else -1}\n".encode())
-    return {"root": str(root), "clips": clips, "sha256": h.hexdigest(),
-            "synthetic": (root / "SYNTHETIC").is_file()}
+                rels += [f"{line}/{name}" for name in sorted(p.name for p in d.iterdir())]
+    for rel, sha in content_digests(root, rels).items():
+        h.update(f"{rel} {sha}\n".encode())
+    marker = root / "SYNTHETIC"
+    if marker.is_file():
+        h.update(b"synthetic " + marker.read_bytes())
+    return {"root": str(root), "clips": clips, "files": len(rels), "sha256": h.hexdigest(),
+            "synthetic": marker.is_file()}
 
 
 def _ref_key(ref: Optional[dict]) -> Optional[str]:
@@ -137,13 +147,15 @@ def train_into(spec: dict, out: Path, device: str = "cpu", progress: bool = True
     """Train (or resume) ``spec`` into ``out``; returns the provenance (also ``train.json``)."""
     out = Path(out)
     recipe = recipe_of(spec)
+    data = data_fingerprint(spec["data_root"])
     trainable, refs = make_trainable(spec, recipe, device)
-    outcome = train(trainable, recipe, out, device, progress=progress, label=spec.get("label") or "")
+    outcome = train(trainable, recipe, out, device, progress=progress, label=spec.get("label") or "",
+                    data_sha256=data["sha256"])
     prov = {"recipe": recipe.name, "recipe_sha256": recipe.digest(), "task": recipe.task,
             "recipe_settings": recipe.model_dump(mode="json"),
             "from": spec["from"], "steps": outcome.steps, "final_losses": outcome.last,
             "best": {"value": outcome.best, "step": outcome.best_step, "on": recipe.best},
-            "data": data_fingerprint(spec["data_root"]), "wall_s": round(outcome.wall_s, 1),
+            "data": data, "wall_s": round(outcome.wall_s, 1),
             "resumed_from_step": outcome.resumed_from, "device": str(device),
             "checkpoint": str(outcome.final), "checkpoint_sha256": sha256_of(outcome.final),
             "notes": outcome.notes, **refs}
