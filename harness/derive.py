@@ -147,6 +147,12 @@ def _trained_entry(suite, entry, where: str, local: dict, data_root: Optional[st
         raise BadInput(f"{where}: {'distill' if distill else 'train'}: {exc}") from None
     if recipe.task == "distill" and "teacher" not in spec:
         raise BadInput(f"{where}: recipe {recipe.name} distils: give teacher: NAME")
+    scored = _scored_split(suite)
+    for field in ("split", "val_split"):
+        if scored is not None and getattr(recipe, field) == scored:
+            raise BadInput(f"{where}: recipe {recipe.name} field {field} is '{scored}', the split this suite "
+                           f"scores (data.filelist {suite.data.get('filelist')}); train and validate on other "
+                           "splits (train, val)")
     parent = local.get(entry.from_) or get_variant(entry.from_)
     if parent.training is not None or parent.recipe is not None:
         raise BadInput(f"{where}: train from a registered variant (its architecture), not from "
@@ -159,6 +165,13 @@ def _trained_entry(suite, entry, where: str, local: dict, data_root: Optional[st
         description=f"{parent.name} trained by recipe {recipe.name}"
                     + (" from a teacher" if distill else ""),
         derivation=Derivation("train", spec))
+
+
+def _scored_split(suite) -> Optional[str]:
+    """The split a suite scores: the stem of its ``data.filelist`` (``filelists/test.txt``)."""
+    from pathlib import PurePath
+    filelist = (suite.data or {}).get("filelist")
+    return PurePath(str(filelist)).stem if filelist else None
 
 
 def _entry_variants(suite, entry, where: str, local: Optional[dict] = None,

@@ -13,13 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. A module may import its own layer (without cycles) and the layers below.
 LAYERS = [
     ("base", ["harness.errors", "harness.registry", "harness.cache", "harness.version",
-              "harness.host", "harness.safe_yaml"]),
+              "harness.host", "harness.safe_yaml", "harness.run_lock"]),
     ("models and data", ["harness.variants", "harness.families", "harness.checkpoints",
                          "harness.canonical_weights", "harness.data", "harness.samples"]),
     ("measurement", ["harness.profiling", "harness.metrics", "harness.quantize", "harness.train",
                      "harness.devices", "harness.remote_device", "harness.derive"]),
     ("orchestration", ["harness.plan", "harness.executor", "harness.records", "harness.suite",
-                       "harness.runner", "harness.score", "harness.variant_profile", "harness.run_lock",
+                       "harness.runner", "harness.score", "harness.variant_profile",
                        "harness.progress"]),
     ("reports", ["harness.report"]),
     ("cli", ["harness.cli", "harness.cli_args"]),

@@ -148,6 +148,38 @@ def _check_identity(path: Path, state: dict, recipe_sha256: str, data_sha256: Op
                            "use another --out folder or delete it to start over")
 
 
+def _check_checkpoint(path: Path, state: dict, recipe: Recipe, trainable: nn.Module) -> None:
+    """A training checkpoint's fields, checked before any is used: a bad one is refused
+    (exit 2) naming the checkpoint and the field, and left as it is."""
+    from ..checkpoints import check_fit
+
+    def bad(field: str, why: str) -> BadInput:
+        return BadInput(f"training checkpoint {path}: field {field} {why}; delete it to resume from the "
+                        "one before, or give another --out folder")
+    if not isinstance(state, dict):
+        raise bad("(top level)", "is not a mapping")
+    for key in ("trainable", "optimiser", "scheduler", "rng", "step"):
+        if key not in state:
+            raise bad(key, "is missing")
+    step = state["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= recipe.steps:
+        raise bad("step", f"must be a whole number in [0, {recipe.steps}] (the recipe's steps), got {step!r}")
+    for key in ("optimiser", "scheduler"):
+        if not isinstance(state[key], dict):
+            raise bad(key, "is not a mapping")
+    rng, ours = state["rng"], torch.get_rng_state()
+    if not isinstance(rng, torch.Tensor) or rng.dtype != ours.dtype or rng.shape != ours.shape:
+        raise bad("rng", f"is not a CPU generator state (a {ours.dtype} tensor of shape {tuple(ours.shape)})")
+    weights = state["trainable"]
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise bad("trainable", "is not a state dict (names to tensors)")
+    check_fit(weights, trainable.state_dict(), f"training checkpoint {path}: field trainable does not fit the model")
+    for key in ("best", "best_step"):
+        v = state.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise bad(key, f"must be a finite number or empty, got {v!r}")
+
+
 def _schedule(opt: torch.optim.Optimizer, recipe: Recipe):
     o = recipe.optimiser
 
@@ -249,6 +281,8 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
     lead = rank == 0
     torch.manual_seed(recipe.seed)
     trainable.to(dev).train()
+    if recipe.memory_format == "channels_last":
+        trainable.to(memory_format=torch.channels_last)
     model: nn.Module = trainable
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -262,10 +296,16 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
     if found:
         state = _load(found[-1])
         _check_identity(found[-1], state, recipe.digest(), data_sha256)
+        _check_checkpoint(found[-1], state, recipe, trainable)
+        try:
+            opt.load_state_dict(state["optimiser"])
+            sched.load_state_dict(state["scheduler"])
+            trainable.load_extra_state(state.get("extra", {}))
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+            raise BadInput(f"training checkpoint {found[-1]}: its optimiser, scheduler or schedule state does "
+                           f"not fit this training ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                           "delete it to resume from the one before") from None
         trainable.load_state_dict(state["trainable"])
-        opt.load_state_dict(state["optimiser"])
-        sched.load_state_dict(state["scheduler"])
-        trainable.load_extra_state(state.get("extra", {}))
         torch.set_rng_state(state["rng"])
         start, best, best_step, resumed = state["step"], state.get("best"), state.get("best_step"), state["step"]
     log_path = out / "log.jsonl"
@@ -317,7 +357,10 @@ def train(trainable: Trainable, recipe: Recipe, out_dir: str | Path, device: str
                 notes.append(note)
                 weights = trainable.loss_weights(recipe)
             line.update({f"val_{k}": v for k, v in values.items()})
-            key = recipe.best if recipe.best in values else "loss"
+            if recipe.best not in values:
+                raise BadInput(f"{label or recipe.name}: recipe field best names {recipe.best!r}, which this "
+                               f"training does not log; it logs {', '.join(sorted(values))}")
+            key = recipe.best
             if best is None or values[key] < best:
                 best, best_step = values[key], step
                 if lead:

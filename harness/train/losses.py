@@ -53,6 +53,10 @@ def check_loss_names(recipe, where: str) -> None:
             from ..errors import unknown_name
             raise unknown_name("loss", name, losses.names(),
                                f"{where}: field losses.{name}. Plugins add losses with register_loss.")
+    if recipe.best != "loss" and recipe.best not in losses:
+        from ..errors import unknown_name
+        raise unknown_name("validation value", recipe.best, ["loss"] + losses.names(),
+                           f"{where}: field best names the validation value that picks best.pt.")
 
 
 def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,15 @@ TASKS = ("expert", "generator", "distill")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # every number is finite: an infinite lr or a NaN loss weight is refused when the
+    # recipe loads, naming the field, not found at step 1
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _betas(value: tuple[float, float], field: str) -> tuple[float, float]:
+    if not all(0.0 <= b < 1.0 for b in value):
+        raise ValueError(f"{field}: each beta must be in [0, 1), got {list(value)}")
+    return value
 
 
 class SyncSchedule(_Strict):
@@ -38,6 +46,11 @@ class Discriminator(_Strict):
     lr: float = Field(1e-4, gt=0)
     betas: tuple[float, float] = (0.5, 0.999)
 
+    @model_validator(mode="after")
+    def _betas_in_range(self):
+        _betas(self.betas, "betas")
+        return self
+
 
 class Optimiser(_Strict):
     name: str = Field("adam", pattern="^(adam|adamw|sgd)$")
@@ -47,6 +60,11 @@ class Optimiser(_Strict):
     schedule: str = Field("constant", pattern="^(constant|cosine)$")
     warmup_steps: int = Field(0, ge=0)
     grad_clip: Optional[float] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _betas_in_range(self):
+        _betas(self.betas, "betas")
+        return self
 
 
 class Recipe(_Strict):
@@ -68,6 +86,9 @@ class Recipe(_Strict):
     keep_last: int = Field(2, ge=1)
     best: str = "loss"                         # the validation value that picks the best checkpoint
     precision: str = Field("fp32", pattern="^(fp32|bf16)$")   # bf16: autocast on CPU and CUDA
+    # channels_last: 4-D weights (and so activations) in NHWC, which oneDNN's CPU
+    # convolutions run faster (about 1.3x a generator step on a 2-core AMD EPYC, bf16)
+    memory_format: str = Field("contiguous", pattern="^(contiguous|channels_last)$")
     workers: int = Field(0, ge=0, le=64)
     split: str = "train"
     val_split: str = "val"
@@ -92,6 +113,13 @@ class Recipe(_Strict):
             if self.disc.weight + top >= 1:
                 raise ValueError(f"disc.weight {self.disc.weight} plus the sync weight {top} leave "
                                  "nothing for the other losses (they get 1 - sync - disc)")
+        if self.kd_blocks is not None:
+            if not self.kd_blocks:
+                raise ValueError("kd_blocks: an empty list names no block; leave the field out for the "
+                                 "default blocks, or give feature_kd weight 0 for no feature KD")
+            twice = sorted({b for b in self.kd_blocks if self.kd_blocks.count(b) > 1})
+            if twice:
+                raise ValueError(f"kd_blocks: {', '.join(twice)} named more than once")
         if self.task == "generator" and any(k in self.losses for k in ("output_kd", "feature_kd")):
             raise ValueError("KD losses need a teacher: use task distill")
         return self

@@ -145,7 +145,18 @@ def make_trainable(spec: dict, recipe: Recipe, device: str):
 
 def train_into(spec: dict, out: Path, device: str = "cpu", progress: bool = True) -> dict:
     """Train (or resume) ``spec`` into ``out``; returns the provenance (also ``train.json``)."""
+    import contextlib
+    from ..run_lock import RunLock
+    from .engine import world
     out = Path(out)
+    # one writer per training folder: the lead process of a run (under torchrun the other
+    # processes write nothing there)
+    lock = RunLock(out, "training folder", "training") if world()[0] == 0 else contextlib.nullcontext()
+    with lock:
+        return _train_into(spec, out, device, progress)
+
+
+def _train_into(spec: dict, out: Path, device: str, progress: bool) -> dict:
     recipe = recipe_of(spec)
     data = data_fingerprint(spec["data_root"])
     trainable, refs = make_trainable(spec, recipe, device)

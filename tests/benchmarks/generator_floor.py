@@ -55,7 +55,7 @@ def main():
     ap.add_argument("--bf16", action="store_true")
     args = ap.parse_args()
     load_builtins()
-    root = cached_dataset(SyntheticSpec(identities=12, clips_per_identity=4, seconds=3.0, splits=(8, 2, 2)))
+    root = cached_dataset(SyntheticSpec())      # the quickstart's data (its synthetic block is the default)
     torch.manual_seed(0)
     net = get_variant(args.variant).build().train()
     floor = get_variant("reference-copy").build()

@@ -120,14 +120,8 @@ def synthetic_root(raw, suite: str) -> Path:
         bad = sorted(set(raw) - names) if isinstance(raw, dict) else [type(raw).__name__]
         raise BadInput(f"suite {suite}: data.synthetic: unknown field(s) {', '.join(map(str, bad))}; "
                        f"fields: {', '.join(sorted(names))}")
-    if "splits" in raw:
+    if isinstance(raw.get("splits"), list):
         raw = {**raw, "splits": tuple(raw["splits"])}
-    try:
-        spec = SyntheticSpec(**raw)
-    except TypeError as exc:
-        raise BadInput(f"suite {suite}: data.synthetic: {exc}") from None
-    try:
-        spec.check()
-    except BadInput as exc:
-        raise BadInput(f"suite {suite}: data.{exc}") from None
+    spec = SyntheticSpec(**raw)
+    spec.check(f"suite {suite}: data.synthetic")
     return cached_dataset(spec)
