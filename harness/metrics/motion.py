@@ -24,8 +24,8 @@ def clip_motion(frames: np.ndarray, crop_boxes: Optional[np.ndarray] = None) -> 
     coordinates. ``crop_boxes`` (T, 4) are the crops a data set stores (the synthetic
     data's tracked boxes); by default the raw detections, as a preprocessing script that
     crops each frame's detection makes them."""
-    from ...data.faces import _detect
-    from ...metrics.lmd import landmarks68
+    from ..data.faces import _detect
+    from .lmd import landmarks68
     dets = _detect(frames)
     keep = [i for i, d in enumerate(dets) if d is not None]
     boxes = np.array([dets[i][:4] for i in keep])
