@@ -62,7 +62,8 @@ def data_fingerprint(root: str | Path) -> dict:
             d = root / line
             if d.is_dir():
                 clips += 1
-                rels += [f"{line}/{name}" for name in sorted(p.name for p in d.iterdir())]
+                # regular files only: what training reads (a FIFO or folder is never opened)
+                rels += [f"{line}/{name}" for name in sorted(p.name for p in d.iterdir() if p.is_file())]
     for rel, sha in content_digests(root, rels).items():
         h.update(f"{rel} {sha}\n".encode())
     marker = root / "SYNTHETIC"
