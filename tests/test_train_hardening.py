@@ -110,9 +110,13 @@ def test_a_damaged_training_checkpoint_is_refused_naming_the_field_and_kept(tmp_
     data = generate_dataset(tmp_path / "a", SyntheticSpec(**{**_synthetic(0), "splits": (1, 1, 1)}), videos=False)
     args = ["train", "scratch", "--data-root", str(data), "--no-progress", "--steps", "2", "--batch-size", "2",
             "--set", "eval_every=2", "--set", "checkpoint_every=2", "--set", "eval_batches=1", "--set", "sync=null"]
+    import shutil
+    trained = tmp_path / "trained"
+    assert main(args + ["--out", str(trained)]) == 0
     for i, (what, damage, words) in enumerate(CORRUPTIONS):
         out = tmp_path / f"t{i}"
-        assert main(args + ["--out", str(out)]) == 0
+        shutil.copytree(trained, out)
+        (out / ".lock").unlink(missing_ok=True)
         ck = sorted((out / "checkpoints").glob("step-*.pt"))[-1]
         state = torch.load(ck, weights_only=True)
         damage(state)
