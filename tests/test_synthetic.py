@@ -3,6 +3,7 @@ readable by the LRS reader, marked synthetic, and lips driven by the audio's tim
 import hashlib
 
 import numpy as np
+import pytest
 
 from harness.families.lipsync.dataspec import DataSpec
 from harness.families.lipsync.datasets import load_item, lrs_items
@@ -131,6 +132,7 @@ def test_a_new_generator_version_is_a_new_cache_entry(tmp_path, monkeypatch):
     assert first.read_bytes() == good
 
 
+@pytest.mark.slow
 def test_bad_synthetic_blocks_exit_2_naming_the_field_before_writing(tmp_path):
     from conftest import cli, write_suite
     cases = [({"wobble": 1}, "wobble"), ({"rotation": -1.0}, "field rotation"),

@@ -24,6 +24,7 @@ def _training(run_dir):
     return next(r for r in recs if r["variant"] == "small")["provenance"]["training"]
 
 
+@pytest.mark.slow
 def test_another_data_seed_trains_another_model_and_the_same_suite_trains_once(tmp_path):
     cache = {"AVATARBENCH_CACHE": str(tmp_path / "cache")}
     runs = {}
@@ -48,6 +49,7 @@ def test_another_data_seed_trains_another_model_and_the_same_suite_trains_once(t
     assert len(trained) == 2, trained
 
 
+@pytest.mark.slow
 def test_a_resume_onto_other_data_is_refused_naming_both_digests(tmp_path):
     from harness.families.lipsync.synthetic import SyntheticSpec, generate_dataset
     a = generate_dataset(tmp_path / "a", SyntheticSpec(**{**_synthetic(0), "splits": (1, 1, 1)}), videos=False)
@@ -102,6 +104,7 @@ CORRUPTIONS = [
 ]
 
 
+@pytest.mark.slow
 def test_a_damaged_training_checkpoint_is_refused_naming_the_field_and_kept(tmp_path, capsys):
     """Through the CLI's entry point (in process, for speed): each damaged checkpoint gets
     exit 2 with the checkpoint and the field named, no traceback, and the file unchanged."""
