@@ -1,7 +1,6 @@
 """Loading checkpoints without executing pickled code, and clear key-mismatch errors."""
 from __future__ import annotations
 
-import hashlib
 import pickle
 import zipfile
 from pathlib import Path
@@ -13,11 +12,9 @@ from .errors import BadInput
 
 
 def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a regular file (``harness.cache.file_sha256``: a FIFO is refused, never read)."""
+    from .cache import file_sha256
+    return file_sha256(path)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -3,7 +3,8 @@ expert, data) is trained into ``$AVATARBENCH_CACHE/trained/LABEL-KEY/`` and reus
 nothing that made it changed. The key hashes the recipe, the parent (its architecture and
 initial values), the teacher's and expert's keys, the content of the training data
 (``data_fingerprint``) and the package versions; checkpoints carry the recipe's and the
-data's digests, and a resume onto other data or another recipe is refused. A killed training resumes from its last checkpoint on the next request.
+data's digests, and a resume onto other data or another recipe is refused. A killed
+training resumes from its last checkpoint on the next request.
 
 A spec is a plain mapping (it travels in plans and records):
 ``{"label", "recipe": name or path, "overrides": {...}, "from": variant,
